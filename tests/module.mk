@@ -1,0 +1,36 @@
+# tests/: one TAP program per tests/<area>/<what>.c (or an executable
+# tests/<area>/<what>.sh). Areas client/ and e2e/ link the public library
+# only; gpu/ tests run under check-gpu; bench/ programs are not tests.
+TAP_SRCS := $(wildcard tests/tap/*.c)
+TAP_LIB := $(BUILD)/libtap.a
+EXTRA_SRCS := $(TAP_SRCS)
+
+TEST_AREAS := $(filter-out tap bench gpu fuzz,$(notdir $(wildcard tests/*)))
+TEST_C := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.c))
+TEST_SH := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.sh))
+GPU_C := $(wildcard tests/gpu/*.c)
+BENCH_C := $(wildcard tests/bench/*.c)
+EXTRA_SRCS += $(TEST_C) $(GPU_C) $(BENCH_C)
+
+test_bin = $(patsubst tests/%.c,$(BUILD)/tests/%,$(1))
+PUBLIC_AREAS := client e2e gpu bench
+
+TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
+GPU_TESTS += $(call test_bin,$(GPU_C))
+BENCHES += $(call test_bin,$(BENCH_C))
+
+$(TAP_LIB): $(call obj,$(TAP_SRCS))
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# A test in a public area links libkvferry.so; the others the core.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUILD)/libkvferry.so
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TAP_LIB) \
+		$(if $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
+			-L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lkvferry, \
+			$(BUILD)/libkvfcore.a) $(LIBS_ALL)
+
+bench: all $(BENCHES)
+.PHONY: bench

@@ -1,0 +1,2 @@
+# xfer/: libfabric, CUDA copies and liburing; linked by the daemon only.
+CORE_SRCS += $(wildcard xfer/*.c)
