@@ -29,7 +29,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TAP_LIB) \
 		$(if $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
-			-L$(BUILD) -Wl,-rpath,'$$$$ORIGIN/../..' -lkvferry, \
+			-L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lkvferry, \
 			$(BUILD)/libkvfcore.a) $(LIBS_ALL)
 
 bench: all $(BENCHES)
