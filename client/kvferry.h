@@ -226,6 +226,8 @@ struct kvf_event {
 	uint32_t tag_len; /* NOTIF: the tag the remote engine sent */
 	uint8_t tag[KVF_MAX_TAG];
 	char peer_engine[KVF_MAX_NAME]; /* NOTIF: the remote engine's name */
+	/* XFER_DONE with an error: what failed (segment, region, peer). */
+	char message[160];
 };
 
 /* Take up to max events without blocking; *n gets the count. */
