@@ -17,6 +17,7 @@ struct xfer_fabric;
 struct sc_engines;
 struct sc_peers;
 struct sc_xfers;
+struct sc_registry;
 
 struct sc_counters {
 	_Atomic uint64_t engines;
@@ -44,6 +45,7 @@ struct sc_daemon {
 	struct sc_engines *engines; /* sidecar/engines.c */
 	struct sc_peers *peers;     /* sidecar/peers.c */
 	struct sc_xfers *xfers;     /* sidecar/xfers.c */
+	struct sc_registry *registry; /* sidecar/registry.c, made by xfers */
 
 	struct sc_counters counters;
 	_Atomic int stopping;
