@@ -49,6 +49,7 @@ struct sc_daemon {
 
 	struct sc_counters counters;
 	_Atomic int stopping;
+	_Atomic int draining; /* refuse new transfers, finish those in flight */
 };
 
 /* Monotonic clock in ns. */
