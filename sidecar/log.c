@@ -1,11 +1,16 @@
 /*
- * sidecar/log.c - a minimal implementation of sidecar/log.h so that xfer/
- * and its tests link: a level filter and one line per event on stderr,
- * written with one write(2), as text or JSON. The daemon's own log.c from
- * the sidecar work replaces this file at merge.
+ * sidecar/log.c - the daemon's log.
+ *
+ * Each event becomes one line on stderr, written with a single write(2) so
+ * lines from different threads never interleave. Text lines read
+ * "2024-05-01T12:00:00.123Z INFO kvferryd ready ..."; JSON lines are one
+ * object {"ts":...,"level":...,"msg":...} with the message escaped. The
+ * level is an atomic so `kvferryctl log-level` can change it while other
+ * threads log; the sc_log macro checks it before any formatting happens.
  */
 #include "sidecar/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,85 +18,130 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int cur_level = SC_LOG_WARN;
-static _Atomic int cur_format = SC_LOG_TEXT;
+static _Atomic int log_level = SC_LOG_INFO;
+static _Atomic int log_format = SC_LOG_TEXT;
 
-static const char *const names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {
+	[SC_LOG_ERROR] = "error",
+	[SC_LOG_WARN] = "warn",
+	[SC_LOG_INFO] = "info",
+	[SC_LOG_DEBUG] = "debug",
+};
+
+static const char *const level_upper[] = {
+	[SC_LOG_ERROR] = "ERROR",
+	[SC_LOG_WARN] = "WARN",
+	[SC_LOG_INFO] = "INFO",
+	[SC_LOG_DEBUG] = "DEBUG",
+};
 
 void sc_log_setup(enum sc_log_level level, enum sc_log_format format)
 {
-	cur_level = level;
-	cur_format = format;
+	atomic_store(&log_level, (int)level);
+	atomic_store(&log_format, (int)format);
 }
 
 void sc_log_set_level(enum sc_log_level level)
 {
-	cur_level = level;
+	atomic_store(&log_level, (int)level);
 }
 
 enum sc_log_level sc_log_get_level(void)
 {
-	return (enum sc_log_level)cur_level;
+	return (enum sc_log_level)atomic_load_explicit(&log_level,
+	    memory_order_relaxed);
 }
 
 int sc_log_parse_level(const char *s)
 {
-	for (int i = 0; s != NULL && i < 4; i++)
-		if (strcmp(s, names[i]) == 0)
+	for (int i = SC_LOG_ERROR; i <= SC_LOG_DEBUG; i++)
+		if (strcmp(s, level_names[i]) == 0)
 			return i;
 	return -1;
 }
 
 const char *sc_log_level_name(enum sc_log_level level)
 {
-	return (unsigned)level < 4 ? names[level] : "unknown";
+	if ((int)level < SC_LOG_ERROR || level > SC_LOG_DEBUG)
+		return "unknown";
+	return level_names[level];
+}
+
+/* Append s to buf[*n..cap) as a JSON string body; stops short of cap. */
+static void json_escape(char *buf, size_t *n, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *s && *n + 7 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			buf[(*n)++] = '\\';
+			buf[(*n)++] = (char)ch;
+		} else if (ch == '\n') {
+			buf[(*n)++] = '\\';
+			buf[(*n)++] = 'n';
+		} else if (ch == '\t') {
+			buf[(*n)++] = '\\';
+			buf[(*n)++] = 't';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			buf[(*n)++] = '\\';
+			buf[(*n)++] = 'u';
+			buf[(*n)++] = '0';
+			buf[(*n)++] = '0';
+			buf[(*n)++] = hex[ch >> 4];
+			buf[(*n)++] = hex[ch & 15];
+		} else {
+			buf[(*n)++] = (char)ch;
+		}
+	}
 }
 
 void sc_log_write(enum sc_log_level level, const char *fmt, ...)
 {
-	char msg[1024], line[2300];
-	struct timespec ts;
+	char msg[2048], line[4608], ts[40];
+	struct timespec now;
 	struct tm tm;
 	va_list ap;
-	size_t n = 0;
+	size_t n;
+	int saved = errno;
 
+	if ((int)level < SC_LOG_ERROR || level > SC_LOG_DEBUG)
+		level = SC_LOG_ERROR;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	if (cur_format == SC_LOG_JSON) {
-		char esc[2100];
-		size_t e = 0;
+	/* A message is one line: fold embedded newlines so a multi-line
+	 * callee reason cannot split an event in the text format. */
+	if (atomic_load(&log_format) == SC_LOG_TEXT)
+		for (char *p = msg; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
 
-		for (const char *c = msg; *c && e + 7 < sizeof(esc); c++) {
-			if (*c == '"' || *c == '\\') {
-				esc[e++] = '\\';
-				esc[e++] = *c;
-			} else if ((unsigned char)*c < 0x20) {
-				e += (size_t)snprintf(esc + e, sizeof(esc) - e,
-				                      "\\u%04x", *c);
-			} else {
-				esc[e++] = *c;
-			}
-		}
-		esc[e] = '\0';
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+
+	if (atomic_load(&log_format) == SC_LOG_JSON) {
 		n = (size_t)snprintf(line, sizeof(line),
-		        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-		        "\"level\":\"%s\",\"msg\":\"%s\"}\n",
-		        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		        tm.tm_hour, tm.tm_min, tm.tm_sec,
-		        ts.tv_nsec / 1000000, sc_log_level_name(level), esc);
+		    "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"msg\":\"", ts,
+		    level_names[level], (int)getpid());
+		json_escape(line, &n, sizeof(line) - 4, msg);
+		line[n++] = '"';
+		line[n++] = '}';
+		line[n++] = '\n';
 	} else {
-		n = (size_t)snprintf(line, sizeof(line),
-		        "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n",
-		        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		        tm.tm_hour, tm.tm_min, tm.tm_sec,
-		        ts.tv_nsec / 1000000, sc_log_level_name(level), msg);
+		int w = snprintf(line, sizeof(line), "%s %-5s %s\n", ts,
+		    level_upper[level], msg);
+		n = w < 0 ? 0 : (size_t)w;
+		if (n >= sizeof(line)) {
+			n = sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
 	}
-	if (n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	(void)!write(STDERR_FILENO, line, n);
+	/* One write per line; a short write to a pipe of this size only
+	 * happens when the reader is gone, and then there is no one to tell. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		(void)0;
+	errno = saved;
 }
