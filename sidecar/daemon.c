@@ -107,20 +107,23 @@ static int prepare_socket_path(const struct sc_daemon *d, enum sc_opt opt,
 {
 	const char *as = sc_config_origin(&d->cfg, opt);
 	char dir[PATH_MAX], parent[PATH_MAX], lock[PATH_MAX + 8], pidbuf[32];
+	char tmp[PATH_MAX];
 	struct stat st;
 	int fd;
 	ssize_t n;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	/* dirname() may write into its argument and return a pointer into
+	 * it, so each call gets a scratch copy. */
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 	if (stat(dir, &st) != 0) {
 		if (errno != ENOENT) {
 			snprintf(err, errlen, "%s %s: cannot use directory "
 			    "%s: %s", as, path, dir, strerror(errno));
 			return KVF_ECONFIG;
 		}
-		snprintf(parent, sizeof(parent), "%s", dir);
-		snprintf(parent, sizeof(parent), "%s", dirname(parent));
+		snprintf(tmp, sizeof(tmp), "%s", dir);
+		snprintf(parent, sizeof(parent), "%s", dirname(tmp));
 		if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			snprintf(err, errlen, "%s %s: directory %s does not "
 			    "exist (nor its parent %s; create it first)", as,
@@ -285,14 +288,13 @@ static int open_fabric(struct sc_daemon *d, char *err, size_t errlen)
 		return 0;
 	d->fabric = NULL;
 	if (d->cfg.provider[0])
-		snprintf(err, errlen, "%s '%s': xfer_fabric_open() failed: %s "
-		    "(%s)", sc_config_origin(&d->cfg, SC_OPT_PROVIDER),
-		    d->cfg.provider, why, kvf_strerror(rv));
+		snprintf(err, errlen, "%s '%s': xfer_fabric_open() failed: %s",
+		    sc_config_origin(&d->cfg, SC_OPT_PROVIDER),
+		    d->cfg.provider, why);
 	else
 		snprintf(err, errlen, "fabric (auto provider%s%s): "
-		    "xfer_fabric_open() failed: %s (%s)",
-		    fc.node ? ", address " : "", fc.node ? fc.node : "", why,
-		    kvf_strerror(rv));
+		    "xfer_fabric_open() failed: %s",
+		    fc.node ? ", address " : "", fc.node ? fc.node : "", why);
 	return rv;
 }
 

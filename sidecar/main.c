@@ -58,8 +58,7 @@ int main(int argc, char **argv)
 	}
 
 	if ((rv = sc_daemon_start(&daemon_state, &cfg, err, sizeof(err)))) {
-		sc_error("kvferryd: start failed: %s (%s)", err,
-		    kvf_strerror(rv));
+		sc_error("kvferryd: start failed: %s", err);
 		return 1;
 	}
 
