@@ -312,8 +312,19 @@ static int spawn_daemon(struct tp_daemon *d, const char *name,
 		argv[n++] = "--peer-url";
 		argv[n++] = d->peer_url;
 	}
-	for (; args && *args && n < 63; args++)
+	for (; args && *args && n < 63; args++) {
+		/* Later flags win in kvferryd; keep d's view the same. */
+		if (args[1] && strcmp(args[0], "--control-url") == 0)
+			snprintf(d->control_url, sizeof(d->control_url), "%s",
+			    args[1]);
+		else if (args[1] && strcmp(args[0], "--engine-socket") == 0)
+			snprintf(d->engine_socket, sizeof(d->engine_socket),
+			    "%s", args[1]);
+		else if (args[1] && strcmp(args[0], "--peer-url") == 0)
+			snprintf(d->peer_url, sizeof(d->peer_url), "%s",
+			    args[1]);
 		argv[n++] = *args;
+	}
 	argv[n] = NULL;
 	d->pid = spawn(argv, env, d->log_path, d->log_path);
 	if (d->pid < 0) {

@@ -43,7 +43,8 @@ struct tp_daemon {
 /*
  * Start kvferryd in a new directory <tmpdir>/<name> with engine socket
  * and control socket inside it and peer_url tcp://127.0.0.1:<free port>,
- * then args (NULL-terminated, may be NULL) after those flags, and env
+ * then args (NULL-terminated, may be NULL; a later --engine-socket,
+ * --control-url or --peer-url wins and updates d), and env
  * ("KEY=VALUE", NULL-terminated, may be NULL) on top of the environment
  * stripped of KVFERRY_*. Does not wait. Returns 0 or -1.
  */
