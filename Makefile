@@ -69,6 +69,9 @@ TESTS :=
 GPU_TESTS :=
 BENCHES :=
 
+# Defined before the module.mk files: their rules expand it at once.
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
 include proto/module.mk
 include ipc/module.mk
 include xfer/module.mk
@@ -76,7 +79,6 @@ include sidecar/module.mk
 include client/module.mk
 include tests/module.mk
 
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 CORE_OBJS := $(call obj,$(CORE_SRCS))
 CLIENT_OBJS := $(call obj,$(CLIENT_SRCS))

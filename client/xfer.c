@@ -270,6 +270,6 @@ int kvf_wait(kvf_client *c, struct kvf_event *evs, int max, int timeout_ms,
 		}
 		/* Sleep in slices so a lost sidecar is noticed even if its
 		 * pipe event raced with us. */
-		ipc_doorbell_wait(bell, seq, left > 1000 ? 1000 : (int)left);
+		ipc_doorbell_wait(bell, seq, (left > 1000 ? 1000 : left) * 1000);
 	}
 }

@@ -38,14 +38,15 @@ uint32_t ipc_doorbell_prepare(struct ipc_doorbell *db)
 	return seq;
 }
 
-int ipc_doorbell_wait(struct ipc_doorbell *db, uint32_t seq, int timeout_ms)
+int ipc_doorbell_wait(struct ipc_doorbell *db, uint32_t seq,
+                      int64_t timeout_us)
 {
 	struct timespec ts, *tsp = NULL;
 	int rc = 0;
 
-	if (timeout_ms >= 0) {
-		ts.tv_sec = timeout_ms / 1000;
-		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	if (timeout_us >= 0) {
+		ts.tv_sec = timeout_us / 1000000;
+		ts.tv_nsec = (long)(timeout_us % 1000000) * 1000L;
 		tsp = &ts;
 	}
 	if (atomic_load_explicit(&db->seq, memory_order_acquire) == seq) {

@@ -38,11 +38,12 @@ void ipc_doorbell_ring(struct ipc_doorbell *db);
 uint32_t ipc_doorbell_prepare(struct ipc_doorbell *db);
 
 /*
- * Sleep until the doorbell rings past seq or timeout_ms passes (-1: no
- * limit); then ends the sleep announced by prepare. Returns 0 when woken,
- * KVF_ETIMEDOUT on timeout.
+ * Sleep until the doorbell rings past seq or timeout_us microseconds pass
+ * (-1: no limit); then ends the sleep announced by prepare. Returns 0 when
+ * woken, KVF_ETIMEDOUT on timeout.
  */
-int ipc_doorbell_wait(struct ipc_doorbell *db, uint32_t seq, int timeout_ms);
+int ipc_doorbell_wait(struct ipc_doorbell *db, uint32_t seq,
+                      int64_t timeout_us);
 
 /* End the sleep announced by prepare without waiting (work was found). */
 void ipc_doorbell_cancel(struct ipc_doorbell *db);

@@ -18,6 +18,7 @@ struct sc_engines;
 struct sc_peers;
 struct sc_xfers;
 struct sc_registry;
+struct sc_ctl_server;
 
 struct sc_counters {
 	_Atomic uint64_t engines;
@@ -50,9 +51,36 @@ struct sc_daemon {
 	struct sc_counters counters;
 	_Atomic int stopping;
 	_Atomic int draining; /* refuse new transfers, finish those in flight */
+
+	/* What peers are told to dial back (sc_config_advertise). */
+	char advertise_url[SC_URL_MAX];
+
+	/* Owned by sidecar/daemon.c. */
+	struct sc_ctl_server *ctl;
+	int engine_lock_fd;  /* flock on <engine_socket>.lock, or -1 */
+	int ctl_lock_fd;     /* flock on <control ipc path>.lock, or -1 */
+	unsigned opened;     /* which of the above are up, for stop */
 };
 
 /* Monotonic clock in ns. */
 uint64_t sc_now_ns(void);
+
+/*
+ * Bring the daemon up from cfg (copied into d->cfg): lock and check the
+ * socket paths, listen on the engine, peer and control sockets, open the
+ * fabric, start the modules (sidecar/modules.h) and the control server.
+ * Returns 0, or a KVF_E* code with a one-line reason in err naming the
+ * option (as the user gave it) and why; everything done so far is undone.
+ * Main thread only.
+ */
+int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
+                    char *err, size_t errlen);
+
+/*
+ * Stop the control server and the modules (reverse order), close the
+ * sockets and the fabric, remove the socket and lock files. Accepts a
+ * daemon whose start failed half way. Main thread only.
+ */
+void sc_daemon_stop(struct sc_daemon *d);
 
 #endif

@@ -23,13 +23,15 @@ $(TAP_LIB): $(call obj,$(TAP_SRCS))
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# A test in a public area links libkvferry.so; the others the core.
+# A test in a public area links libkvferry.so; the others the core. The
+# flags sit in a variable: a comma inside $(if) would split its arguments.
+PUBLIC_LINK = -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lkvferry
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUILD)/libkvferry.so
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TAP_LIB) \
 		$(if $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
-			-L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lkvferry, \
+			$(PUBLIC_LINK), \
 			$(BUILD)/libkvfcore.a) $(LIBS_ALL)
 
 bench: all $(BENCHES)

@@ -52,6 +52,12 @@ struct xfer_fabric_info {
 	uint8_t addr[256];      /* fi_getname() of the endpoint */
 	uint32_t addr_len;
 	char addr_str[128];     /* fi_av_straddr() of it, for humans */
+	/* Writes carry FI_DELIVERY_COMPLETE (see xfer_post_write). */
+	bool delivery_complete;
+	/* The provider needs xfer_fabric_poll to move data (manual data
+	 * progress): a progress thread must keep polling while transfers
+	 * are in flight, not only block on the wait fd. */
+	bool manual_progress;
 };
 
 /*

@@ -85,7 +85,7 @@ int main(void)
 				ipc_doorbell_cancel(b);
 				continue;
 			}
-			if (ipc_doorbell_wait(b, seq, 5000) == KVF_ETIMEDOUT)
+			if (ipc_doorbell_wait(b, seq, 5000000) == KVF_ETIMEDOUT)
 				break;
 			sleeps++;
 			continue;

@@ -1,0 +1,121 @@
+/*
+ * sidecar/config.h - kvferryd's configuration: defaults, then KVFERRY_*
+ * environment variables, then command-line flags (flags win).
+ *
+ * Every option has one flag and one environment variable; a bad value is
+ * refused with a message naming the option as the user wrote it (the flag
+ * or the variable) and why. Form is checked here; what only start-up can
+ * tell (a directory that is not writable, a port in use, a provider that
+ * is missing) is checked by the daemon, which names the option through
+ * sc_config_origin().
+ */
+#ifndef KVF_SIDECAR_CONFIG_H
+#define KVF_SIDECAR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sidecar/log.h"
+
+/* The options, in --help order. */
+enum sc_opt {
+	SC_OPT_ENGINE_SOCKET = 0,
+	SC_OPT_CONTROL_URL,
+	SC_OPT_PEER_URL,
+	SC_OPT_ADVERTISE_URL,
+	SC_OPT_PROVIDER,
+	SC_OPT_FABRIC_ADDR,
+	SC_OPT_LOG_LEVEL,
+	SC_OPT_LOG_FORMAT,
+	SC_OPT_XFER_TIMEOUT,
+	SC_OPT_HANDSHAKE_TIMEOUT,
+	SC_OPT_HEARTBEAT,
+	SC_OPT_SECRET_FILE,
+	SC_OPT_SOCKET_MODE,
+	SC_OPT_SOCKET_GROUP,
+	SC_OPT_METRICS_URL,
+	SC_OPT_COUNT
+};
+
+/* A unix socket path must fit sockaddr_un.sun_path with its NUL. */
+#define SC_PATH_MAX 108
+#define SC_URL_MAX 256
+
+struct sc_config {
+	/* Engines connect here (nng ipc); <engine_socket>.lock guards it. */
+	char engine_socket[SC_PATH_MAX];
+	/* kvferryctl talks here: ipc://path or tcp://host:port. */
+	char control_url[SC_URL_MAX];
+	/* Other sidecars dial this nng listener for handshakes. */
+	char peer_url[SC_URL_MAX];
+	/* What peers are told to dial back; "" = peer_url when its host is
+	 * not a wildcard (see sc_config_advertise). */
+	char advertise_url[SC_URL_MAX];
+	/* libfabric provider; "" = the first one able to serve us. */
+	char provider[64];
+	/* Local address of the fabric endpoint; "" = the host of peer_url
+	 * unless that is a wildcard, then the provider's default. */
+	char fabric_addr[128];
+	enum sc_log_level log_level;
+	enum sc_log_format log_format;
+	uint32_t xfer_timeout_ms;
+	uint32_t handshake_timeout_ms;
+	uint32_t heartbeat_ms;
+	/* Optional shared secret for peer handshakes; "" = none. */
+	char secret_file[4096];
+	/* Permission bits of the unix sockets (engine, ipc control). */
+	uint32_t socket_mode;
+	/* Optional group owning the unix sockets; "" = the daemon's. */
+	char socket_group[64];
+	/* Reserved: Prometheus endpoint http://host:port; "" = off. */
+	char metrics_url[SC_URL_MAX];
+
+	/* Where each value came from: "--flag", "KVFERRY_VAR" or "default
+	 * --flag"; for messages. */
+	char origin[SC_OPT_COUNT][40];
+};
+
+/* What sc_config_load asks the caller to do. */
+enum sc_config_action {
+	SC_CONFIG_RUN = 0,
+	SC_CONFIG_HELP = 1,    /* --help was printed on stdout: exit 0 */
+	SC_CONFIG_VERSION = 2, /* --version was printed: exit 0 */
+};
+
+void sc_config_defaults(struct sc_config *c);
+
+/*
+ * Fill c from the defaults, the environment and argv (argv[0] is skipped).
+ * Returns 0 with *action set, or KVF_ECONFIG with a one-line reason in err
+ * naming the flag or variable. --help and --version print to out.
+ */
+int sc_config_load(struct sc_config *c, int argc, char **argv, FILE *out,
+                   enum sc_config_action *action, char *err, size_t errlen);
+
+/* The option as the user gave it: "--peer-url", "KVFERRY_PEER_URL", or
+ * "--peer-url (default)". */
+const char *sc_config_origin(const struct sc_config *c, enum sc_opt o);
+
+/* Print --help text. */
+void sc_config_usage(FILE *f);
+
+/*
+ * Split a tcp://host:port URL. host gets the host without brackets;
+ * returns 0 or KVF_EINVAL with why in err.
+ */
+int sc_url_split_tcp(const char *url, char *host, size_t hostlen,
+                     uint16_t *port, char *err, size_t errlen);
+
+/* True for "", "*", "0.0.0.0", "::" and "[::]". */
+int sc_host_is_wildcard(const char *host);
+
+/* The URL peers should dial back, into buf: advertise_url if set, else
+ * peer_url when its host is not a wildcard, else the peer_url port on this
+ * machine's hostname. */
+void sc_config_advertise(const struct sc_config *c, char *buf, size_t len);
+
+/* The path of an ipc:// URL, or NULL for other schemes. */
+const char *sc_url_ipc_path(const char *url);
+
+#endif

@@ -1,0 +1,590 @@
+/*
+ * xfer/fabric.c - opening and closing one libfabric rail, and everything
+ * that is not a memory registration or a post: provider choice, the
+ * address vector, the completion queue and its wait fd, and the pools of
+ * message buffers that catch incoming messages and hold outgoing ones.
+ *
+ * Provider choice. fi_getinfo(1.17) is asked for an FI_EP_RDM endpoint
+ * with FI_RMA | FI_MSG, FI_CONTEXT | FI_CONTEXT2 mode bits (every post
+ * carries a struct fi_context2) and every mr_mode bit we know how to
+ * honour, so the provider picks the cheapest scheme it needs. The domain
+ * is asked for FI_THREAD_SAFE: registration may come from any thread
+ * while the progress thread posts, and we do not serialise ourselves.
+ * A forced provider is matched by its full name ("tcp;ofi_rxm") or by its
+ * core name ("tcp" matches "tcp;ofi_rxm"); missing is KVF_ECONFIG, never a
+ * fallback. The automatic choice takes the first answer but skips:
+ *  - udp;ofi_rxd: reliability emulated over UDP, meant for testing, far
+ *    slower than tcp;ofi_rxm on the same links;
+ *  - sockets: the deprecated reference provider, slow and unmaintained;
+ *  - net, net;ofi_rxm: the experimental tcp rewrite of 1.16/1.17.
+ * Each can still be forced by name.
+ *
+ * Write completion semantics. We ask for FI_DELIVERY_COMPLETE in the tx
+ * op_flags and pass it on every write (xfer_post_write), so a write's
+ * completion means the bytes are visible in the target's memory. Every
+ * provider in libfabric 1.17 accepts the flag in fi_getinfo, and
+ * info.delivery_complete records that it was granted. For tcp;ofi_rxm the
+ * flag travels to the tcp core, which then asks the target for an ack
+ * after it has placed the data, so the completion arrives one round trip
+ * after the last byte left; shm copies synchronously (inline, CMA or its
+ * bounce buffers are drained by the target before it acks), so there too
+ * the completion follows the placement. Were a provider to refuse the
+ * flag, a write completion would mean only FI_TRANSMIT_COMPLETE-or-less
+ * (the buffer may be reused); callers then must follow writes with a send
+ * on the same endpoint (FI_ORDER_SAW) or a read before telling the target
+ * that data has landed; info.delivery_complete tells them which case holds.
+ */
+#include "xfer/fabric_int.h"
+
+#include "client/kvferry.h"
+#include "sidecar/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rdma/fi_cm.h>
+#include <rdma/fi_errno.h>
+
+#define XFER_FI_VERSION FI_VERSION(1, 17)
+#define XFER_RX_COUNT_DEFAULT 256
+#define XFER_RX_SIZE_DEFAULT 1024
+#define XFER_TX_SLOTS_MAX 256
+
+_Static_assert(sizeof(struct fi_context2) <=
+                   sizeof(((struct xfer_ctx *)0)->fi_space),
+               "struct fi_context2 must fit in xfer_ctx.fi_space");
+_Static_assert(offsetof(struct xfer_slot, fi_ctx) == 0,
+               "the slot's context must come first");
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool auto_skipped(const char *prov)
+{
+	static const char *const skip[] = {
+		"udp;ofi_rxd", "sockets", "net", "net;ofi_rxm",
+	};
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (strcmp(prov, skip[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Full names match exactly; a name without ';' also matches a layered
+ * provider whose core it is ("tcp" -> "tcp;ofi_rxm"). */
+static bool prov_matches(const char *want, const char *prov)
+{
+	size_t n;
+
+	if (strcmp(want, prov) == 0)
+		return true;
+	if (strchr(want, ';') != NULL)
+		return false;
+	n = strlen(want);
+	return strncmp(prov, want, n) == 0 && prov[n] == ';';
+}
+
+static struct fi_info *make_hints(bool hmem)
+{
+	struct fi_info *h = fi_allocinfo();
+
+	if (h == NULL)
+		return NULL;
+	h->ep_attr->type = FI_EP_RDM;
+	h->caps = FI_RMA | FI_MSG | (hmem ? FI_HMEM : 0);
+	h->mode = FI_CONTEXT | FI_CONTEXT2;
+	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
+	                          FI_MR_ALLOCATED | FI_MR_PROV_KEY |
+	                          FI_MR_ENDPOINT | (hmem ? FI_MR_HMEM : 0);
+	h->domain_attr->threading = FI_THREAD_SAFE;
+	h->tx_attr->op_flags = FI_DELIVERY_COMPLETE;
+	return h;
+}
+
+/* fi_getinfo with our hints; node, when given, is the local source. */
+static int get_infos(const char *node, bool hmem, struct fi_info **out)
+{
+	struct fi_info *hints = make_hints(hmem);
+	int rc;
+
+	if (hints == NULL)
+		return -FI_ENOMEM;
+	if (node != NULL && *node != '\0')
+		hints->addr_format = FI_FORMAT_UNSPEC;
+	rc = fi_getinfo(XFER_FI_VERSION, node && *node ? node : NULL, NULL,
+	                node && *node ? FI_SOURCE : 0, hints, out);
+	fi_freeinfo(hints);
+	return rc;
+}
+
+/* Unique provider names of list, joined by sep, into buf. */
+static void join_providers(const struct fi_info *list, const char *sep,
+                           char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (const struct fi_info *p = list; p != NULL; p = p->next) {
+		const char *name = p->fabric_attr->prov_name;
+		bool seen = false;
+		int n;
+
+		for (const struct fi_info *q = list; q != p; q = q->next)
+			if (strcmp(q->fabric_attr->prov_name, name) == 0) {
+				seen = true;
+				break;
+			}
+		if (seen)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s",
+		             used ? sep : "", name);
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
+void xfer_fabric_list_providers(char *buf, size_t len)
+{
+	struct fi_info *list = NULL;
+
+	if (buf == NULL || len == 0)
+		return;
+	buf[0] = '\0';
+	if (get_infos(NULL, false, &list) != 0)
+		return;
+	join_providers(list, "\n", buf, len);
+	fi_freeinfo(list);
+}
+
+static const struct fi_info *choose(const struct fi_info *list,
+                                    const char *want)
+{
+	bool forced = want != NULL && *want != '\0';
+
+	/* An exact name wins over a core-name match further up the list. */
+	if (forced)
+		for (const struct fi_info *p = list; p; p = p->next)
+			if (strcmp(want, p->fabric_attr->prov_name) == 0)
+				return p;
+	for (const struct fi_info *p = list; p; p = p->next) {
+		const char *name = p->fabric_attr->prov_name;
+
+		if (forced ? prov_matches(want, name) : !auto_skipped(name))
+			return p;
+	}
+	return NULL;
+}
+
+static int fi_to_kvf(int fi_rc)
+{
+	if (fi_rc == -FI_ENOMEM)
+		return KVF_ENOMEM;
+	return KVF_EFABRIC;
+}
+
+static int open_cq(struct xfer_fabric *f, char *err, size_t errlen)
+{
+	struct fi_cq_attr attr = {
+		.format = FI_CQ_FORMAT_DATA,
+		.wait_obj = FI_WAIT_FD,
+		.size = 0,
+	};
+	int rc;
+
+	/* The CQ must hold a completion for every outstanding op: tx queue
+	 * plus every posted receive, or completions would be dropped. */
+	attr.size = (size_t)f->fi->tx_attr->size + f->fi->rx_attr->size +
+	            f->rx_count + f->tx_count;
+	rc = fi_cq_open(f->domain, &attr, &f->cq, NULL);
+	if (rc == 0) {
+		rc = fi_control(&f->cq->fid, FI_GETWAIT, &f->wait_fd);
+		if (rc == 0)
+			return 0;
+		fi_close(&f->cq->fid);
+		f->cq = NULL;
+	}
+	/* No fd to block on: the progress thread polls with back-off. */
+	f->wait_fd = -1;
+	attr.wait_obj = FI_WAIT_NONE;
+	rc = fi_cq_open(f->domain, &attr, &f->cq, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_cq_open() failed: %s (%d)",
+		        f->info.provider, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	return 0;
+}
+
+int xfer_fabric_repost(struct xfer_fabric *f, uint32_t recv_slot)
+{
+	struct xfer_slot *s;
+	ssize_t rc;
+
+	if (f == NULL || recv_slot >= f->rx_count)
+		return KVF_EINVAL;
+	s = &f->rx[recv_slot];
+	rc = fi_recv(f->ep, f->pool + (size_t)recv_slot * f->slot_size,
+	             f->slot_size, f->pool_desc, FI_ADDR_UNSPEC, &s->fi_ctx);
+	if (rc == 0)
+		return 0;
+	if (rc == -FI_EAGAIN)
+		return KVF_EAGAIN;
+	sc_error("fabric %s: fi_recv() failed: slot %u: %s (%zd)",
+	         f->info.provider, recv_slot, fi_strerror((int)-rc), rc);
+	return KVF_EFABRIC;
+}
+
+static int open_pools(struct xfer_fabric *f, char *err, size_t errlen)
+{
+	size_t n = (size_t)f->rx_count + f->tx_count;
+	int rc;
+
+	f->rx = calloc(n, sizeof(*f->rx));
+	f->pool_len = n * f->slot_size;
+	f->pool = aligned_alloc(4096, (f->pool_len + 4095) & ~(size_t)4095);
+	if (f->rx == NULL || f->pool == NULL) {
+		set_err(err, errlen, "fabric %s: message pools of %zu bytes: "
+		        "out of memory", f->info.provider, f->pool_len);
+		return KVF_ENOMEM;
+	}
+	memset(f->pool, 0, f->pool_len);
+	f->tx = f->rx + f->rx_count;
+	for (uint32_t i = 0; i < f->rx_count; i++)
+		f->rx[i].index = i;
+	f->tx_free = f->tx_count ? 0 : XFER_SLOT_NONE;
+	for (uint32_t i = 0; i < f->tx_count; i++) {
+		f->tx[i].index = f->rx_count + i;
+		f->tx[i].next_free = i + 1 < f->tx_count ? i + 1
+		                                         : XFER_SLOT_NONE;
+	}
+	if (f->mr_local) {
+		rc = xfer_mr_reg_raw(f, f->pool, f->pool_len,
+		                     FI_SEND | FI_RECV, f->key_reserved,
+		                     &f->pool_mr);
+		if (rc != 0) {
+			set_err(err, errlen, "fabric %s: registering the "
+			        "message pools failed: %s (%d)",
+			        f->info.provider, fi_strerror(-rc), rc);
+			return fi_to_kvf(rc);
+		}
+		f->pool_desc = fi_mr_desc(f->pool_mr);
+	}
+	for (uint32_t i = 0; i < f->rx_count; i++) {
+		rc = xfer_fabric_repost(f, i);
+		if (rc != 0) {
+			set_err(err, errlen, "fabric %s: posting receive %u of "
+			        "%u failed: %s", f->info.provider, i,
+			        f->rx_count, kvf_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void fill_info(struct xfer_fabric *f)
+{
+	struct xfer_fabric_info *in = &f->info;
+	const struct fi_info *fi = f->fi;
+
+	snprintf(in->provider, sizeof(in->provider), "%s",
+	         fi->fabric_attr->prov_name);
+	snprintf(in->fabric, sizeof(in->fabric), "%s",
+	         fi->fabric_attr->name ? fi->fabric_attr->name : "");
+	snprintf(in->domain, sizeof(in->domain), "%s",
+	         fi->domain_attr->name ? fi->domain_attr->name : "");
+	in->max_msg_size = fi->ep_attr->max_msg_size;
+	in->mr_mode = (uint64_t)fi->domain_attr->mr_mode;
+	in->cq_data_size = (uint32_t)fi->domain_attr->cq_data_size;
+	in->tx_size = (uint32_t)fi->tx_attr->size;
+	in->inject_size = fi->tx_attr->inject_size;
+	in->hmem_cuda = (fi->caps & FI_HMEM) != 0;
+	in->delivery_complete =
+		(fi->tx_attr->op_flags & FI_DELIVERY_COMPLETE) != 0;
+	in->manual_progress =
+		fi->domain_attr->data_progress == FI_PROGRESS_MANUAL;
+}
+
+static int open_rail(struct xfer_fabric *f, char *err, size_t errlen)
+{
+	const char *prov = f->info.provider;
+	size_t alen;
+	int rc;
+
+	rc = fi_fabric(f->fi->fabric_attr, &f->fabric, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_fabric() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	rc = fi_domain(f->fabric, f->fi, &f->domain, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_domain(%s) failed: %s (%d)",
+		        prov, f->info.domain, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	struct fi_av_attr av_attr = { .type = FI_AV_TABLE };
+	rc = fi_av_open(f->domain, &av_attr, &f->av, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_av_open() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	rc = open_cq(f, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = fi_endpoint(f->domain, f->fi, &f->ep, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	rc = fi_ep_bind(f->ep, &f->av->fid, 0);
+	if (rc == 0)
+		rc = fi_ep_bind(f->ep, &f->cq->fid, FI_TRANSMIT | FI_RECV);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_ep_bind() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	rc = fi_enable(f->ep);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_enable() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	alen = sizeof(f->info.addr);
+	rc = fi_getname(&f->ep->fid, f->info.addr, &alen);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_getname() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return fi_to_kvf(rc);
+	}
+	f->info.addr_len = (uint32_t)alen;
+	alen = sizeof(f->info.addr_str);
+	fi_av_straddr(f->av, f->info.addr, f->info.addr_str, &alen);
+	return open_pools(f, err, errlen);
+}
+
+int xfer_fabric_open(const struct xfer_fabric_config *cfg,
+                     struct xfer_fabric **out, char *err, size_t errlen)
+{
+	struct xfer_fabric *f;
+	struct fi_info *list = NULL;
+	const struct fi_info *pick = NULL;
+	const char *want;
+	bool hmem;
+	int rc;
+
+	if (cfg == NULL || out == NULL) {
+		set_err(err, errlen, "xfer_fabric_open: no config or output");
+		return KVF_EINVAL;
+	}
+	want = cfg->provider && *cfg->provider ? cfg->provider : NULL;
+	hmem = cfg->want_hmem;
+	for (;;) {
+		rc = get_infos(cfg->node, hmem, &list);
+		if (rc == 0)
+			pick = choose(list, want);
+		if (pick != NULL || !hmem)
+			break;
+		/* No provider with FI_HMEM for this choice: carry on with
+		 * host memory only; info.hmem_cuda says so. */
+		fi_freeinfo(list);
+		list = NULL;
+		hmem = false;
+	}
+	if (pick == NULL) {
+		char usable[512];
+
+		struct fi_info *all = NULL;
+
+		fi_freeinfo(list);
+		usable[0] = '\0';
+		if (get_infos(NULL, false, &all) == 0) {
+			join_providers(all, ", ", usable, sizeof(usable));
+			fi_freeinfo(all);
+		}
+		if (rc != 0 && rc != -FI_ENODATA) {
+			set_err(err, errlen, "fabric: fi_getinfo() failed: "
+			        "%s (%d)", fi_strerror(-rc), rc);
+			return KVF_EFABRIC;
+		}
+		set_err(err, errlen, "fabric: provider '%s'%s%s%s not found "
+		        "with FI_EP_RDM, FI_RMA and FI_MSG; usable providers: "
+		        "%s", want ? want : "(auto)",
+		        cfg->node && *cfg->node ? " on node '" : "",
+		        cfg->node && *cfg->node ? cfg->node : "",
+		        cfg->node && *cfg->node ? "'" : "",
+		        usable[0] ? usable : "none");
+		return KVF_ECONFIG;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		fi_freeinfo(list);
+		set_err(err, errlen, "fabric: out of memory");
+		return KVF_ENOMEM;
+	}
+	f->wait_fd = -1;
+	f->fi = fi_dupinfo(pick);
+	fi_freeinfo(list);
+	if (f->fi == NULL) {
+		free(f);
+		set_err(err, errlen, "fabric: fi_dupinfo() failed");
+		return KVF_ENOMEM;
+	}
+	fill_info(f);
+	f->mr_local = (f->fi->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
+	f->mr_virt_addr = (f->fi->domain_attr->mr_mode & FI_MR_VIRT_ADDR) != 0;
+	f->mr_prov_key = (f->fi->domain_attr->mr_mode & FI_MR_PROV_KEY) != 0;
+	f->mr_endpoint = (f->fi->domain_attr->mr_mode & FI_MR_ENDPOINT) != 0;
+	f->write_flags = FI_COMPLETION |
+	                 (f->info.delivery_complete ? FI_DELIVERY_COMPLETE : 0);
+	/* The pools take the largest key the provider can hold, so callers
+	 * keep every small key. */
+	if (f->fi->domain_attr->mr_key_size >= 8 ||
+	    f->fi->domain_attr->mr_key_size == 0)
+		f->key_reserved = UINT64_MAX;
+	else
+		f->key_reserved =
+			(1ULL << (8 * f->fi->domain_attr->mr_key_size)) - 1;
+
+	f->rx_count = cfg->rx_count ? cfg->rx_count : XFER_RX_COUNT_DEFAULT;
+	f->slot_size = cfg->rx_size ? cfg->rx_size : XFER_RX_SIZE_DEFAULT;
+	/* Posted receives beyond the rx queue would only fail. */
+	if (f->fi->rx_attr->size && f->rx_count > f->fi->rx_attr->size)
+		f->rx_count = (uint32_t)f->fi->rx_attr->size;
+	f->tx_count = f->info.tx_size && f->info.tx_size < XFER_TX_SLOTS_MAX
+	                      ? f->info.tx_size
+	                      : XFER_TX_SLOTS_MAX;
+	if (f->slot_size > f->info.max_msg_size) {
+		set_err(err, errlen, "fabric %s: rx_size %zu exceeds "
+		        "max_msg_size %llu", f->info.provider, f->slot_size,
+		        (unsigned long long)f->info.max_msg_size);
+		xfer_fabric_close(f);
+		return KVF_ECONFIG;
+	}
+	rc = open_rail(f, err, errlen);
+	if (rc != 0) {
+		xfer_fabric_close(f);
+		return rc;
+	}
+	sc_debug("fabric %s: open on %s/%s at %s (mr_mode 0x%llx, tx_size %u,"
+	         " delivery_complete %d, wait_fd %d)", f->info.provider,
+	         f->info.fabric, f->info.domain, f->info.addr_str,
+	         (unsigned long long)f->info.mr_mode, f->info.tx_size,
+	         f->info.delivery_complete, f->wait_fd);
+	*out = f;
+	return 0;
+}
+
+static void close_fid(struct fid *fid, const char *what, const char *prov)
+{
+	int rc;
+
+	if (fid == NULL)
+		return;
+	rc = fi_close(fid);
+	if (rc != 0)
+		sc_warn("fabric %s: fi_close(%s) failed: %s (%d)", prov, what,
+		        fi_strerror(-rc), rc);
+}
+
+void xfer_fabric_close(struct xfer_fabric *f)
+{
+	if (f == NULL)
+		return;
+	/* The endpoint goes first: it cancels the posted receives, so the
+	 * pool memory and its registration are free to go after it. */
+	close_fid(f->ep ? &f->ep->fid : NULL, "ep", f->info.provider);
+	close_fid(f->pool_mr ? &f->pool_mr->fid : NULL, "pool mr",
+	          f->info.provider);
+	close_fid(f->cq ? &f->cq->fid : NULL, "cq", f->info.provider);
+	close_fid(f->av ? &f->av->fid : NULL, "av", f->info.provider);
+	close_fid(f->domain ? &f->domain->fid : NULL, "domain",
+	          f->info.provider);
+	close_fid(f->fabric ? &f->fabric->fid : NULL, "fabric",
+	          f->info.provider);
+	fi_freeinfo(f->fi);
+	free(f->pool);
+	free(f->rx);
+	free(f);
+}
+
+const struct xfer_fabric_info *xfer_fabric_info(const struct xfer_fabric *f)
+{
+	return f ? &f->info : NULL;
+}
+
+int xfer_fabric_wait_fd(struct xfer_fabric *f)
+{
+	return f ? f->wait_fd : -1;
+}
+
+bool xfer_fabric_trywait(struct xfer_fabric *f)
+{
+	struct fid *fids[1];
+
+	if (f == NULL || f->wait_fd < 0)
+		return false;
+	fids[0] = &f->cq->fid;
+	return fi_trywait(f->fabric, fids, 1) == 0;
+}
+
+int xfer_fabric_av_insert(struct xfer_fabric *f, const void *addr,
+                          size_t len, uint64_t *fi_addr)
+{
+	fi_addr_t a = FI_ADDR_NOTAVAIL;
+	int rc;
+
+	if (f == NULL || addr == NULL || len == 0 || fi_addr == NULL)
+		return KVF_EINVAL;
+	if (len > f->info.addr_len && f->info.addr_len != 0) {
+		sc_error("fabric %s: av insert: address of %zu bytes, %s uses "
+		         "%u", f->info.provider, len, f->info.provider,
+		         f->info.addr_len);
+		return KVF_EINVAL;
+	}
+	rc = fi_av_insert(f->av, addr, 1, &a, 0, NULL);
+	if (rc != 1) {
+		sc_error("fabric %s: fi_av_insert() failed: %s (%d)",
+		         f->info.provider, fi_strerror(rc < 0 ? -rc : FI_EINVAL),
+		         rc);
+		return KVF_EFABRIC;
+	}
+	*fi_addr = a;
+	return 0;
+}
+
+int xfer_fabric_av_remove(struct xfer_fabric *f, uint64_t fi_addr)
+{
+	fi_addr_t a = fi_addr;
+	int rc;
+
+	if (f == NULL)
+		return KVF_EINVAL;
+	rc = fi_av_remove(f->av, &a, 1, 0);
+	if (rc != 0) {
+		sc_error("fabric %s: fi_av_remove(%llu) failed: %s (%d)",
+		         f->info.provider, (unsigned long long)fi_addr,
+		         fi_strerror(-rc), rc);
+		return KVF_EFABRIC;
+	}
+	return 0;
+}
