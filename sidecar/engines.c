@@ -10,6 +10,7 @@
 #include "sidecar/cuda_regions.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ static struct sc_session *session_of(struct sc_daemon *d, uint64_t id,
 
 	pthread_mutex_lock(&reg->lock);
 	s = sc_idmap_get(&reg->sessions, id);
-	if (s && (s->pipe_id != nng_pipe_id(pipe) || atomic_load(&s->closing)))
+	if (s && (s->pipe_id != (uint32_t)nng_pipe_id(pipe) || atomic_load(&s->closing)))
 		s = NULL;
 	if (s)
 		sc_session_hold(s);

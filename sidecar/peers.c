@@ -9,6 +9,7 @@
  */
 #include "sidecar/peers.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
