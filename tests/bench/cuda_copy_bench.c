@@ -119,9 +119,11 @@ static void plain(const char *dir, enum cudaMemcpyKind kind,
 				die(name, rc);
 		}
 		issue += now_s() - t1;
-		rc = cudaStreamSynchronize(s);
+		/* The device, not s: a D2D cudaMemcpy returns before the
+		 * copy ends, on the legacy stream. */
+		rc = cudaDeviceSynchronize();
 		if (rc != cudaSuccess)
-			die("cudaStreamSynchronize", rc);
+			die("cudaDeviceSynchronize", rc);
 	}
 	report(dir, name, n, iters, now_s() - t0, issue);
 }

@@ -93,7 +93,7 @@ int main(void)
 	struct cudaDeviceProp prop;
 	struct xfer_cuda *cu = NULL;
 	struct xfer_cuda_import *imp = NULL;
-	char why[256], err[512], bus[64];
+	char why[256], err[512] = "", bus[64];
 	uint8_t zero_uuid[16] = {0};
 	cudaEvent_t ev;
 	void *base, *host, *pinned, *managed, *pooled;
@@ -178,6 +178,7 @@ int main(void)
 	is_int(rc, KVF_EINVAL, "an event without cudaEventInterprocess: "
 	                       "EINVAL");
 	like(err, "cudaEventInterprocess", "the message says how to make it");
+	err[0] = 0;
 	CK(cudaEventDestroy(ev));
 	CK(cudaEventCreateWithFlags(&ev, cudaEventInterprocess |
 	                                         cudaEventDisableTiming));

@@ -213,7 +213,7 @@ int main(void)
 	struct xfer_cuda_batch *bt;
 	struct timespec t0;
 	struct rep r;
-	char err[512];
+	char err[512] = "";
 	uint8_t *host;
 	uint32_t *words, pieces = 0;
 	void *event = NULL, *old;
@@ -325,6 +325,7 @@ int main(void)
 	memset(m.uuid, 0xee, sizeof(m.uuid));
 	rc = xfer_cuda_import_hold(cu, &m, &bad, err, sizeof(err));
 	is_int(rc, KVF_ENOENT, "an unknown device UUID: ENOENT");
+	err[0] = 0;
 
 	/* The event orders the importer's read after the exporter's late
 	 * write. */
