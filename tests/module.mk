@@ -14,25 +14,30 @@ EXTRA_SRCS += $(TEST_C) $(GPU_C) $(BENCH_C)
 
 test_bin = $(patsubst tests/%.c,$(BUILD)/tests/%,$(1))
 PUBLIC_AREAS := client e2e gpu bench
+# These test internal CUDA modules (ipc/cuda_ipc, xfer/cuda), which the
+# public library hides, so they link the core although their area is public.
+CORE_LINKED := gpu/% bench/cuda_%
 
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
 BENCHES += $(call test_bin,$(BENCH_C))
 
-$(TAP_LIB): $(call obj,$(TAP_SRCS))
+# Spelled out: obj is defined after the module.mk files are read, and
+# prerequisites are expanded at once.
+$(TAP_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(TAP_SRCS))
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# A test in a public area links libkvferry.so; the others the core. The
-# flags sit in a variable: a comma inside $(if) would split its arguments.
+# A test in a public area links libkvferry.so; the others the core. (In a
+# variable: a comma written inside $(if) would split its arguments.)
 PUBLIC_LINK = -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lkvferry
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUILD)/libkvferry.so
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TAP_LIB) \
-		$(if $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
-			$(PUBLIC_LINK), \
-			$(BUILD)/libkvfcore.a) $(LIBS_ALL)
+		$(if $(and $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
+			$(filter-out $(CORE_LINKED),$*)), \
+			$(PUBLIC_LINK),$(BUILD)/libkvfcore.a) $(LIBS_ALL)
 
 bench: all $(BENCHES)
 .PHONY: bench
