@@ -14,6 +14,7 @@ BUILD ?= build/$(MODE)
 CUDA_HOME ?= /usr/local/cuda
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 

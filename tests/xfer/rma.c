@@ -444,6 +444,7 @@ out:
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	alarm(120);
 	if (!getenv("RMA_ONLY") || strcmp(getenv("RMA_ONLY"), "tcp") == 0)
 		run("tcp");
