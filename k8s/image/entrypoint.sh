@@ -5,7 +5,7 @@
 # looked at, for tests.
 set -eu
 efa="${KVFERRY_EFA_PREFIX:-/opt/amazon/efa}"
-for d in "$efa/lib" "$efa/lib64"; do
+for d in "$efa/lib64" "$efa/lib"; do
 	if [ -d "$d" ]; then
 		LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 		export LD_LIBRARY_PATH
