@@ -65,7 +65,7 @@ RUN apt-get update \
  && curl -fsSL "$EFA_URL/aws-efa-installer-$EFA_INSTALLER_VERSION.tar.gz" \
       | tar -xz -C /tmp \
  && cd /tmp/aws-efa-installer \
- && ./efa_installer.sh -y --minimal --skip-kmod --skip-limit-conf --no-verify \
+ && ./efa_installer.sh -y --skip-kmod --skip-limit-conf --no-verify \
  && cd / && rm -rf /tmp/aws-efa-installer \
  && echo /opt/amazon/efa/lib > /etc/ld.so.conf.d/000-efa.conf \
  && ldconfig \
