@@ -159,6 +159,7 @@ fi
 # ("Base Image Missing Tag" on them); the tags are in the ARG defaults,
 # checked above for the build stage.
 dfl="$src/tests/k8s/lib/node_modules/.bin/dockerfilelint"
+[ -x "$dfl" ] || sh "$src/tests/k8s/lib/deps.sh" >&2 || true
 if [ -x "$dfl" ] && command -v node >/dev/null 2>&1; then
 	issues=$("$dfl" -o json "$df" 2>&1 | node -e '
 		let s = ""; process.stdin.on("data", (d) => s += d).on("end", () => {
