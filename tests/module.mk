@@ -19,17 +19,20 @@ TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
 BENCHES += $(call test_bin,$(BENCH_C))
 
-$(TAP_LIB): $(call obj,$(TAP_SRCS))
+# Spelled out: the top Makefile defines obj only after including us.
+$(TAP_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(TAP_SRCS))
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# A test in a public area links libkvferry.so; the others the core.
+# A test in a public area links libkvferry.so; the others the core. The
+# flags sit in a variable: their commas would split $(if ...)'s arguments.
+PUBLIC_LINK = -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lkvferry
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUILD)/libkvferry.so
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TAP_LIB) \
 		$(if $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
-			-L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lkvferry, \
+			$(PUBLIC_LINK), \
 			$(BUILD)/libkvfcore.a) $(LIBS_ALL)
 
 bench: all $(BENCHES)
