@@ -316,9 +316,6 @@ static void op_end(struct xfer_store *s, struct op *op)
 	if (op->save && op->status == 0 && op->renamed)
 		save_commit(s, op);
 	file_slot_put(s, op);
-	if (op->fd >= 0)
-		close(op->fd);
-	op->fd = -1;
 	if (op->save) {
 		if (op->status && op->created && !op->renamed)
 			unlinkat(s->dirfd, op->tmp, 0);
@@ -332,10 +329,16 @@ static void op_end(struct xfer_store *s, struct op *op)
 	} else if (op->entry) {
 		if (op->status == 0) {
 			xfer_store_index_touch(s->ix, op->entry, now_ns());
+			/* The mtime carries the LRU order across restarts. */
+			if (op->fd >= 0)
+				futimens(op->fd, NULL);
 		}
 		xfer_store_entry_rele(op->entry);
 		op->entry = NULL;
 	}
+	if (op->fd >= 0)
+		close(op->fd);
+	op->fd = -1;
 	if (op->status && op->status != KVF_ENOENT &&
 	    op->status != KVF_EINVAL && op->status != KVF_ECANCELED)
 		sc_warn("store %s: %s (%s)", s->dir, op->msg,
