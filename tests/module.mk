@@ -37,3 +37,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 
 bench: all $(BENCHES)
 .PHONY: bench
+
+# store_bench measures an internal module (xfer/store): it links the core
+# instead of the public library.
+$(BUILD)/tests/bench/store_bench: PUBLIC_LINK = $(BUILD)/libkvfcore.a
