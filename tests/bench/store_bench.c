@@ -100,11 +100,14 @@ static double fio(const struct cfg *c, int direct, const char *rw,
 {
 	char cmd[1024];
 	double bw = 0;
-	snprintf(cmd, sizeof(cmd),
+	/* A save makes a new file: fio writes a fresh one too, not an
+	 * overwrite of the previous run's (no extent allocation there). */
+	snprintf(cmd, sizeof(cmd), "%s"
 	         "fio --name=kvfbench --directory='%s' --filename=fio.bench "
 	         "--rw=%s --bs=%" PRIu64 " --iodepth=%u --ioengine=io_uring "
 	         "--direct=%d --size=%" PRIu64 " --loops=%u "
 	         "--output-format=json 2>/dev/null | jq '.jobs[0].%s.bw_bytes'",
+	         strcmp(rw, "write") ? "" : "rm -f \"$KVF_BENCH_DIR\"/fio.bench; ",
 	         c->dir, rw, c->bbytes, c->qd, direct, size, 1,
 	         strcmp(rw, "write") ? "read" : "write");
 	FILE *p = popen(cmd, "r");
@@ -153,6 +156,7 @@ int main(int argc, char **argv)
 	if (!mkdtemp(dir))
 		die("mkdtemp", KVF_ESYSTEM, dir);
 	c.dir = dir;
+	setenv("KVF_BENCH_DIR", dir, 1);
 
 	uint64_t region = (uint64_t)c.layers * c.per_obj * c.objects *
 	                  c.bbytes;
