@@ -29,12 +29,14 @@ static inline char *st_tmpdir(const char *tag)
 	return p;
 }
 
-static inline void st_rmdir(const char *dir)
+/* Remove the directory st_tmpdir made, and free its name. */
+static inline void st_rmdir(char *dir)
 {
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		diag("could not remove %s", dir);
+	free(dir);
 }
 
 /* Deterministic bytes per (seed, block). */
