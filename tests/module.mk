@@ -14,17 +14,16 @@ EXTRA_SRCS += $(TEST_C) $(GPU_C) $(BENCH_C)
 
 test_bin = $(patsubst tests/%.c,$(BUILD)/tests/%,$(1))
 PUBLIC_AREAS := client e2e gpu bench
-# These test internal CUDA modules (ipc/cuda_ipc, xfer/cuda), which the
-# public library hides, so they link the core although their area is public.
-CORE_LINKED := gpu/% bench/cuda_%
+# These test internal modules (ipc/cuda_ipc, xfer/cuda, xfer/store), which
+# the public library hides, so they link the core although their area is
+# public.
+CORE_LINKED := gpu/% bench/cuda_% bench/store_%
 
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
 BENCHES += $(call test_bin,$(BENCH_C))
 
-# Spelled out: obj is defined after the module.mk files are read, and
-# prerequisites are expanded at once.
-$(TAP_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(TAP_SRCS))
+$(TAP_LIB): $(call obj,$(TAP_SRCS))
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
