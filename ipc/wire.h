@@ -46,6 +46,7 @@ int ipc_session_attach(void *mem, size_t len, struct ipc_ring *sub,
 enum {
 	IPC_SUB_XFER = 1,
 	IPC_SUB_CANCEL = 2,
+	IPC_SUB_STORE = 3, /* a storage save/load; starts with its u64 id */
 	IPC_COMP_DONE = 16,
 	IPC_COMP_NOTIF = 17,
 };

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "sidecar/config.h"
+#include "sidecar/stats.h"
 
 struct xfer_fabric;
 struct sc_engines;
@@ -49,6 +50,7 @@ struct sc_daemon {
 	struct sc_registry *registry; /* sidecar/registry.c, made by xfers */
 
 	struct sc_counters counters;
+	struct sc_stats stats;
 	_Atomic int stopping;
 	_Atomic int draining; /* refuse new transfers, finish those in flight */
 

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc/doorbell.h"
@@ -42,6 +43,7 @@
 #include "sidecar/log.h"
 #include "sidecar/plan.h"
 #include "sidecar/registry.h"
+#include "sidecar/store_ops.h"
 #include "xfer/fabric.h"
 
 #define CTX_POOL 1024u
@@ -98,7 +100,8 @@ struct sc_xfers {
 	bool watcher_running;
 	int epfd;
 	int wait_fd;
-	int stop_efd;
+	int watched[8]; /* more fds that wake us: wait_fd first */
+	int nwatched;
 	_Atomic int stop;
 
 	/* Progress thread only. */
@@ -112,6 +115,14 @@ struct sc_xfers {
 	uint32_t nfree;
 	uint8_t *recbuf;
 	uint64_t last_deadline_check;
+
+	/* kvferryctl xfers: a reader asks, the progress thread answers. */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	_Atomic int snap_wanted;
+	uint64_t snap_seq;
+	struct sc_xfer_info *snap;
+	size_t nsnap;
 };
 
 static struct sc_xfers *X(struct sc_daemon *d)
@@ -223,6 +234,8 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 	struct sess_slot *sl = slot_of(x, t->sess);
 	uint64_t el_us = (sc_now_ns() - t->start_ns) / 1000;
 
+	sc_stats_xfer_done(&d->stats, t->op, t->plan.bytes,
+	                   sc_now_ns() - t->start_ns, t->status);
 	if (t->status == 0) {
 		atomic_fetch_add(&d->counters.bytes_total, t->plan.bytes);
 		sc_debug("xfer %llu of %s: done, %llu bytes in %llu us",
@@ -278,8 +291,11 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
 	if (rc != 0)
 		fail(t, KVF_EPEER, "notification to peer %u: post failed: %s",
 		     t->peer_id, kvf_strerror(rc));
-	else
+	else {
 		t->inflight++;
+		atomic_fetch_add_explicit(&x->d->stats.notifs_sent, 1,
+		                          memory_order_relaxed);
+	}
 }
 
 /* Decide what a transfer needs next once its in-flight count moved. */
@@ -454,6 +470,8 @@ static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
 		n++;
 		if (type == IPC_SUB_XFER)
 			accept_xfer(x, sl, x->recbuf, len);
+		else if (type == IPC_SUB_STORE)
+			sc_store_accept(x->d, s, x->recbuf, len);
 		else if (type == IPC_SUB_CANCEL &&
 		         len == sizeof(struct ipc_sub_cancel))
 			cancel_xfer(x, sl, (const void *)x->recbuf);
@@ -557,6 +575,8 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	n.peer_engine[KVF_MAX_NAME - 1] = 0;
 	memcpy(n.tag, m->tag, m->tag_len);
 	comp_put(s, IPC_COMP_NOTIF, &n, sizeof n);
+	atomic_fetch_add_explicit(&x->d->stats.notifs_received, 1,
+	                          memory_order_relaxed);
 	sc_session_rele(s);
 }
 
@@ -696,7 +716,7 @@ static void *watch_main(void *arg)
 
 	while (!atomic_load(&x->stop)) {
 		int n = epoll_wait(x->epfd, &ev, 1, 1000);
-		if (n > 0 && ev.data.fd == x->wait_fd) {
+		if (n > 0) {
 			/* One-shot: the progress thread re-arms before it
 			 * sleeps again, so a busy thread is not disturbed. */
 			atomic_fetch_add(&x->bell->seq, 1);
@@ -708,9 +728,103 @@ static void *watch_main(void *arg)
 
 static void arm_watcher(struct sc_xfers *x)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
-	                         .data.fd = x->wait_fd};
-	epoll_ctl(x->epfd, EPOLL_CTL_MOD, x->wait_fd, &ev);
+	for (int i = 0; i < x->nwatched; i++) {
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
+		                         .data.fd = x->watched[i]};
+		epoll_ctl(x->epfd, EPOLL_CTL_MOD, x->watched[i], &ev);
+	}
+}
+
+int sc_xfers_watch_fd(struct sc_daemon *d, int fd)
+{
+	struct sc_xfers *x = X(d);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
+
+	if (x->epfd < 0 || x->nwatched == 8)
+		return KVF_ENOTSUP;
+	if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		return KVF_ESYSTEM;
+	x->watched[x->nwatched++] = fd;
+	return 0;
+}
+
+void sc_xfers_complete(struct sc_daemon *d, struct sc_session *s,
+                       uint64_t xfer_id, int status, uint64_t bytes,
+                       const char *msg)
+{
+	if (status)
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+	report(s, xfer_id, status, bytes, msg);
+}
+
+/* Answer a pending kvferryctl xfers request (progress thread). */
+static void snapshot_answer(struct sc_xfers *x)
+{
+	uint64_t now = sc_now_ns();
+	size_t n = 0, cap = 0;
+	struct sc_xfer_info *v = NULL;
+
+	if (!atomic_exchange(&x->snap_wanted, 0))
+		return;
+	for (struct sc_xfer *t = x->active; t; t = t->next)
+		cap++;
+	v = calloc(cap + 1, sizeof *v);
+	for (struct sc_xfer *t = x->active; v && t; t = t->next) {
+		struct sc_xfer_info *i = &v[n++];
+		i->xfer_id = t->xfer_id;
+		snprintf(i->engine, sizeof i->engine, "%s", t->sess->name);
+		i->peer_id = t->peer_id;
+		i->op = t->op;
+		i->ops_total = t->plan.nops;
+		i->ops_posted = t->next_post;
+		i->ops_inflight = t->inflight;
+		i->bytes = t->plan.bytes;
+		i->age_ns = now - t->start_ns;
+		i->status = t->status;
+	}
+	pthread_mutex_lock(&x->snap_lock);
+	free(x->snap);
+	x->snap = v;
+	x->nsnap = v ? n : 0;
+	x->snap_seq++;
+	pthread_cond_broadcast(&x->snap_cond);
+	pthread_mutex_unlock(&x->snap_lock);
+}
+
+int sc_xfers_snapshot(struct sc_daemon *d, struct sc_xfer_info **out,
+                      size_t *n, int timeout_ms)
+{
+	struct sc_xfers *x = X(d);
+	struct timespec ts;
+	uint64_t seq;
+	int rc = 0;
+
+	if (!x)
+		return KVF_ECLOSED;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&x->snap_lock);
+	seq = x->snap_seq;
+	atomic_store(&x->snap_wanted, 1);
+	sc_xfers_kick(d);
+	while (x->snap_seq == seq && rc == 0)
+		rc = pthread_cond_timedwait(&x->snap_cond, &x->snap_lock, &ts);
+	if (x->snap_seq == seq) {
+		pthread_mutex_unlock(&x->snap_lock);
+		return KVF_ETIMEDOUT;
+	}
+	*out = calloc(x->nsnap + 1, sizeof **out);
+	if (*out) {
+		memcpy(*out, x->snap, x->nsnap * sizeof **out);
+		*n = x->nsnap;
+	}
+	pthread_mutex_unlock(&x->snap_lock);
+	return *out ? 0 : KVF_ENOMEM;
 }
 
 static int turn(struct sc_xfers *x)
@@ -727,9 +841,11 @@ static int turn(struct sc_xfers *x)
 	work += post_some(x);
 	work += poll_fabric(x);
 	work += post_some(x);
+	work += sc_store_progress(x->d);
 	for (uint32_t i = 0; i < x->nslots; i++)
 		work += comp_flush(x->slots[i].s);
 	reap_closing(x);
+	snapshot_answer(x);
 	now = sc_now_ns();
 	if (now - x->last_deadline_check > 1000000ull) {
 		x->last_deadline_check = now;
@@ -744,7 +860,8 @@ static bool has_work(struct sc_xfers *x)
 		if (!ipc_ring_empty(&x->slots[i].s->sub) ||
 		    x->slots[i].s->pending_head)
 			return true;
-	return atomic_load(&x->reg.generation) != x->seen_generation;
+	return atomic_load(&x->reg.generation) != x->seen_generation ||
+	       atomic_load(&x->snap_wanted);
 }
 
 static void *progress_main(void *arg)
@@ -804,8 +921,9 @@ int sc_xfers_start(struct sc_daemon *d)
 	x->d = d;
 	x->fab = d->fabric;
 	x->epfd = -1;
-	x->stop_efd = -1;
 	sc_registry_init(&x->reg);
+	pthread_mutex_init(&x->snap_lock, NULL);
+	pthread_cond_init(&x->snap_cond, NULL);
 	x->max_op = fi->max_msg_size ? fi->max_msg_size : (1ull << 30);
 	x->ctxs = calloc(CTX_POOL, sizeof *x->ctxs);
 	x->free_ctx = calloc(CTX_POOL, sizeof *x->free_ctx);
@@ -844,6 +962,8 @@ int sc_xfers_start(struct sc_daemon *d)
 			        "polling with back-off instead",
 			        strerror(errno));
 			x->wait_fd = -1;
+		} else {
+			x->watched[x->nwatched++] = x->wait_fd;
 		}
 	}
 	d->xfers = x;
@@ -854,7 +974,16 @@ int sc_xfers_start(struct sc_daemon *d)
 		else
 			x->wait_fd = -1;
 	}
+	if ((rc = sc_store_start(d)) != 0) {
+		d->xfers = NULL;
+		d->registry = NULL;
+		atomic_store(&x->stop, 1);
+		if (x->watcher_running)
+			pthread_join(x->watcher, NULL);
+		goto fail;
+	}
 	if (pthread_create(&x->thread, NULL, progress_main, x) != 0) {
+		sc_store_stop(d);
 		rc = KVF_ESYSTEM;
 		d->xfers = NULL;
 		d->registry = NULL;
@@ -931,6 +1060,7 @@ void sc_xfers_stop(struct sc_daemon *d)
 	pthread_join(x->thread, NULL);
 	if (x->watcher_running)
 		pthread_join(x->watcher, NULL);
+	sc_store_stop(d);
 	if (x->active)
 		sc_warn("progress: %llu transfers still had operations in "
 		        "flight at shutdown",
@@ -948,6 +1078,9 @@ void sc_xfers_stop(struct sc_daemon *d)
 	free(x->ctxs);
 	free(x->free_ctx);
 	free(x->recbuf);
+	free(x->snap);
+	pthread_mutex_destroy(&x->snap_lock);
+	pthread_cond_destroy(&x->snap_cond);
 	d->xfers = NULL;
 	/* The registry goes with the engines and peers modules, which are
 	 * stopped before us. */
