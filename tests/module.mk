@@ -8,7 +8,8 @@ EXTRA_SRCS += $(TAP_SRCS)
 TEST_AREAS := $(filter-out tap bench gpu fuzz,$(notdir $(wildcard tests/*)))
 TEST_C := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.c))
 TEST_SH := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.sh))
-GPU_C := $(wildcard tests/gpu/*.c)
+# GPU tests need the CUDA toolkit to build; without it check-gpu runs none.
+GPU_C := $(if $(HAVE_CUDA),$(wildcard tests/gpu/*.c))
 BENCH_C := $(wildcard tests/bench/*.c)
 EXTRA_SRCS += $(TEST_C) $(GPU_C) $(BENCH_C)
 
@@ -17,7 +18,7 @@ PUBLIC_AREAS := client e2e gpu bench
 # These test internal modules (ipc/cuda_ipc, xfer/cuda, xfer/store), which
 # the public library hides, so they link the core although their area is
 # public.
-CORE_LINKED := gpu/% bench/cuda_% bench/store_%
+CORE_LINKED := gpu/cuda_% bench/cuda_% bench/store_%
 
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
