@@ -25,7 +25,8 @@
  * sidecar); the clock is the same for submit and notification.
  *
  *   kvferry-bench [-p provider] [-m all|bw|lat|post] [-s min] [-S max]
- *                 [-w window] [-o csv] [-R]   (-R: skip the raw baseline)
+ *                 [-w window] [-o csv] [-x write|read|kv] [-R]
+ *   -R skips the raw baseline; -x runs one part of the bandwidth mode.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -52,6 +53,7 @@
 struct opts {
 	const char *prov;
 	bool bw, lat, post, csv, no_raw;
+	const char *only; /* -x write|read|kv: one part of bw */
 	uint64_t min, max;
 	int window;
 };
@@ -498,17 +500,25 @@ static void mode_bw(struct bench *B)
 	          "notification, raw = 64 KiB writes",
 	       "op              size   iters  kvferry GB/s     raw GB/s   "
 	       "ratio");
-	memset(B->pb, 0, B->o.max);
-	fill(B->pa, B->o.max, SEED);
-	bw_sweep(B, KVF_WRITE);
-	if (memcmp(B->pa, B->pb, B->o.max) != 0)
-		die("WRITE sweep: the target's bytes differ from the source's");
-	fill(B->pb, B->o.max, SEED + 1);
-	bw_sweep(B, KVF_READ);
-	if (memcmp(B->pa, B->pb, B->o.max) != 0)
-		die("READ sweep: the bytes read differ from the target's");
-	bw_kv(B, 4096, 8);
-	bw_kv(B, 128, 64);
+	if (!B->o.only || !strcmp(B->o.only, "write")) {
+		memset(B->pb, 0, B->o.max);
+		fill(B->pa, B->o.max, SEED);
+		bw_sweep(B, KVF_WRITE);
+		if (memcmp(B->pa, B->pb, B->o.max) != 0)
+			die("WRITE sweep: the target's bytes differ from the "
+			    "source's");
+	}
+	if (!B->o.only || !strcmp(B->o.only, "read")) {
+		fill(B->pb, B->o.max, SEED + 1);
+		bw_sweep(B, KVF_READ);
+		if (memcmp(B->pa, B->pb, B->o.max) != 0)
+			die("READ sweep: the bytes read differ from the "
+			    "target's");
+	}
+	if (!B->o.only || !strcmp(B->o.only, "kv")) {
+		bw_kv(B, 4096, 8);
+		bw_kv(B, 128, 64);
+	}
 }
 
 /* ---- latency -------------------------------------------------------------- */
@@ -712,6 +722,7 @@ static void usage(FILE *f)
 	        "  -s, -S  size sweep, bytes with k/m/g (default 4k..64m)\n"
 	        "  -w  transfers in flight (default 64, as fi_raw_bench)\n"
 	        "  -o csv  machine-readable output\n"
+	        "  -x write|read|kv  only that part of -m bw\n"
 	        "  -R  skip the raw libfabric baseline\n");
 }
 
@@ -727,7 +738,7 @@ int main(int argc, char **argv)
 	B->o.min = 4096;
 	B->o.max = 64ull << 20;
 	B->o.window = 64;
-	while ((c = getopt(argc, argv, "p:m:s:S:w:o:Rh")) != -1) {
+	while ((c = getopt(argc, argv, "p:m:s:S:w:o:x:Rh")) != -1) {
 		switch (c) {
 		case 'p': B->o.prov = optarg; break;
 		case 'm': mode = optarg; break;
@@ -743,6 +754,7 @@ int main(int argc, char **argv)
 			B->o.csv = true;
 			break;
 		case 'R': B->o.no_raw = true; break;
+		case 'x': B->o.only = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
