@@ -728,12 +728,11 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct bench *B = calloc(1, sizeof *B);
+	static struct bench bench;
+	struct bench *B = &bench;
 	const char *mode = "all";
 	int c;
 
-	if (!B)
-		return 1;
 	B->o.prov = "tcp";
 	B->o.min = 4096;
 	B->o.max = 64ull << 20;
@@ -801,6 +800,5 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(B->raw);
-	free(B);
 	return 0;
 }
