@@ -39,5 +39,21 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 			$(filter-out $(CORE_LINKED),$*)), \
 			$(PUBLIC_LINK),$(BUILD)/libkvfcore.a) $(LIBS_ALL)
 
-bench: all $(BENCHES)
-.PHONY: bench
+# kvferry-bench also under bin/, next to kvferryd, which it starts.
+$(BUILD)/bin/kvferry-bench: $(BUILD)/tests/bench/kvferry_bench
+	@mkdir -p $(@D)
+	$(Q)ln -sf ../tests/bench/kvferry_bench $@
+
+# make demo [DEMO_ARGS="--provider shm --tokens 128"]
+demo: all $(BUILD)/tests/bench/kvferry_demo
+	$(Q)KVF_BUILD=$(abspath $(BUILD)) $(BUILD)/tests/bench/kvferry_demo \
+		$(DEMO_ARGS)
+
+# make bench builds every benchmark; BENCH_ARGS="-p shm -o csv" also runs
+# kvferry-bench with them (BENCH_ARGS=all: its default full run).
+bench: all $(BENCHES) $(BUILD)/bin/kvferry-bench
+ifneq ($(BENCH_ARGS),)
+	$(Q)KVF_BUILD=$(abspath $(BUILD)) $(BUILD)/bin/kvferry-bench \
+		$(filter-out all,$(BENCH_ARGS))
+endif
+.PHONY: bench demo
