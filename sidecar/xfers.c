@@ -25,6 +25,7 @@
 #include "sidecar/xfers_int.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -880,11 +881,22 @@ static bool has_work(struct sc_xfers *x)
 	       atomic_load(&x->snap_wanted) || sc_gpu_busy(x);
 }
 
+/*
+ * Idle policy. While transfers or GPU work are in flight the thread never
+ * blocks: providers with manual progress (tcp;ofi_rxm, shm) move bytes
+ * only inside fi_cq_read, and their wait fd does not fire when a socket
+ * drains. It spins, and after SPIN_TURNS idle turns yields the CPU between
+ * turns so engines and a second sidecar on the same cores still run. With
+ * nothing in flight it sleeps on the doorbell: engines ring it, and the
+ * watcher rings it when the CQ wait fd fires (incoming messages, incoming
+ * data); a wake-up starts a new spin, since more usually follows. Without
+ * a wait fd the sleep is a short, growing timeout.
+ */
 static void *progress_main(void *arg)
 {
 	struct sc_xfers *x = arg;
 	uint32_t idle = 0;
-	int backoff_us = 20;
+	int64_t backoff_us = 20;
 
 	while (!atomic_load(&x->stop)) {
 		if (turn(x)) {
@@ -896,29 +908,29 @@ static void *progress_main(void *arg)
 			ipc_cpu_relax();
 			continue;
 		}
-		/* Sleep until an engine or the fabric rings the doorbell. */
+		if (x->active || sc_gpu_busy(x)) {
+			sched_yield();
+			continue;
+		}
 		int64_t timeout_us;
 		if (x->wait_fd >= 0 && xfer_fabric_trywait(x->fab)) {
 			arm_watcher(x);
-			timeout_us = x->active ? 1000 : 100000;
+			timeout_us = 100000;
 		} else if (x->wait_fd >= 0) {
 			continue; /* events pending: go round again */
 		} else {
-			/* No wait object: poll the fabric with a growing
-			 * interval, bounded so target-side messages and
-			 * progress are not delayed long; an engine's
-			 * doorbell still wakes us at once. */
 			timeout_us = backoff_us;
-			if (backoff_us < 1000)
+			if (backoff_us < 250)
 				backoff_us *= 2;
 		}
 		uint32_t seq = ipc_doorbell_prepare(x->bell);
 		if (has_work(x) || atomic_load(&x->stop)) {
 			ipc_doorbell_cancel(x->bell);
+			idle = 0;
 			continue;
 		}
-		ipc_doorbell_wait(x->bell, seq, timeout_us);
-		idle = SPIN_TURNS / 2;
+		if (ipc_doorbell_wait(x->bell, seq, timeout_us) == 0)
+			idle = 0; /* woken: spin again, more usually follows */
 	}
 	return NULL;
 }

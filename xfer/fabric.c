@@ -454,6 +454,15 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	f->mr_virt_addr = (f->fi->domain_attr->mr_mode & FI_MR_VIRT_ADDR) != 0;
 	f->mr_prov_key = (f->fi->domain_attr->mr_mode & FI_MR_PROV_KEY) != 0;
 	f->mr_endpoint = (f->fi->domain_attr->mr_mode & FI_MR_ENDPOINT) != 0;
+	/* A provider that places a send after the writes posted before it
+	 * (FI_ORDER_SAW: tcp;ofi_rxm) needs no delivery-complete: our
+	 * notification is only posted after the writes completed, so it
+	 * cannot overtake their bytes. Without that order (shm, efa) every
+	 * write asks for delivery-complete. */
+	if (f->fi->tx_attr->msg_order & FI_ORDER_SAW) {
+		f->info.delivery_complete = false;
+		f->info.ordered_saw = true;
+	}
 	f->write_flags = FI_COMPLETION |
 	                 (f->info.delivery_complete ? FI_DELIVERY_COMPLETE : 0);
 	/* The pools take the largest key the provider can hold, so callers
