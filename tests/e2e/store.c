@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--child"))
 		return child_main(argv[2]);
-	plan(64);
+	plan(65);
 
 	snprintf(store, sizeof store, "%s/store", tp_tmpdir());
 	snprintf(capdir, sizeof capdir, "%s/capstore", tp_tmpdir());
@@ -397,7 +397,10 @@ int main(int argc, char **argv)
 	}
 
 	/* Refusals. */
-	kvf_load_blocks(e1, rm, db + 1, 3, "req-1", NULL, &x);
+	{
+		uint32_t mb[3] = {1, 2, 3};
+		kvf_load_blocks(e1, rm, mb, 3, "req-1", NULL, &x);
+	}
 	ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_EINVAL,
 	   "load into a 2-layer layout: KVF_EINVAL");
 	like(ev.message, "layers 4", "message names the saved layout: %s",
@@ -614,6 +617,22 @@ int main(int argc, char **argv)
 	   tp_daemon_stop(&b, SIGTERM, 10000) == 0 &&
 	   tp_daemon_stop(&cap, SIGTERM, 10000) == 0,
 	   "sidecars stop cleanly");
+	{
+		char *l1 = tp_daemon_log(&a), *l2 = tp_daemon_log(&b),
+		     *l3 = tp_daemon_log(&cap);
+		int clean = 1;
+		const char *bad[] = {"AddressSanitizer", "runtime error",
+		                     "ThreadSanitizer"};
+		for (size_t i = 0; i < 3; i++)
+			if ((l1 && strstr(l1, bad[i])) ||
+			    (l2 && strstr(l2, bad[i])) ||
+			    (l3 && strstr(l3, bad[i])))
+				clean = 0;
+		ok(clean, "no sanitizer report in any sidecar's log");
+		free(l1);
+		free(l2);
+		free(l3);
+	}
 	free(src);
 	return tap_exit_status();
 }
