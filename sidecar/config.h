@@ -35,6 +35,7 @@ enum sc_opt {
 	SC_OPT_SOCKET_MODE,
 	SC_OPT_SOCKET_GROUP,
 	SC_OPT_METRICS_URL,
+	SC_OPT_HOST_ID,
 	SC_OPT_STORE_DIR,
 	SC_OPT_STORE_CAPACITY,
 	SC_OPT_STORE_QUEUE_DEPTH,
@@ -75,6 +76,9 @@ struct sc_config {
 	char socket_group[64];
 	/* Reserved: Prometheus endpoint http://host:port; "" = off. */
 	char metrics_url[SC_URL_MAX];
+	/* What decides "same host" between sidecars (GPU copies without the
+	 * network); "" = /etc/machine-id, else the hostname. */
+	char host_id[80];
 	/* KV storage tier (sidecar/store_ops.c): the directory of stored
 	 * objects, "" = storage off; bytes kept before least-recently-used
 	 * objects are evicted, 0 = no limit but the filesystem's; I/Os in
