@@ -28,6 +28,7 @@
 
 static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_status,
+	&ctl_cmd_objects,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -37,6 +37,7 @@ struct ctl_cmd {
 };
 
 extern const struct ctl_cmd ctl_cmd_status;
+extern const struct ctl_cmd ctl_cmd_objects;
 
 /* A JSON object writer: keys in call order, strings escaped. */
 struct ctl_json {

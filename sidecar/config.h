@@ -36,6 +36,11 @@ enum sc_opt {
 	SC_OPT_SOCKET_GROUP,
 	SC_OPT_METRICS_URL,
 	SC_OPT_HOST_ID,
+	SC_OPT_STORE_DIR,
+	SC_OPT_STORE_CAPACITY,
+	SC_OPT_STORE_QUEUE_DEPTH,
+	SC_OPT_STORE_DIRECT,
+	SC_OPT_STORE_FSYNC,
 	SC_OPT_COUNT
 };
 
@@ -74,6 +79,15 @@ struct sc_config {
 	/* What decides "same host" between sidecars (GPU copies without the
 	 * network); "" = /etc/machine-id, else the hostname. */
 	char host_id[80];
+	/* KV storage tier (sidecar/store_ops.c): the directory of stored
+	 * objects, "" = storage off; bytes kept before least-recently-used
+	 * objects are evicted, 0 = no limit but the filesystem's; I/Os in
+	 * flight; enum xfer_store_direct and enum xfer_store_sync values. */
+	char store_dir[4096];
+	uint64_t store_capacity;
+	uint32_t store_queue_depth;
+	int store_direct;
+	int store_fsync;
 
 	/* Where each value came from: "--flag", "KVFERRY_VAR" or "default
 	 * --flag"; for messages. */
