@@ -388,7 +388,7 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	struct xfer_fabric *f;
 	struct fi_info *list = NULL;
 	const struct fi_info *pick = NULL;
-	const char *want;
+	const char *want, *node;
 	bool hmem;
 	int rc;
 
@@ -398,8 +398,12 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	}
 	want = cfg->provider && *cfg->provider ? cfg->provider : NULL;
 	hmem = cfg->want_hmem;
+	/* shm's "address" is a name, unique per endpoint when libfabric
+	 * picks it; a network address as its name would make the second
+	 * sidecar on a host fail with EBUSY. */
+	node = want && strcmp(want, "shm") == 0 ? NULL : cfg->node;
 	for (;;) {
-		rc = get_infos(cfg->node, hmem, &list);
+		rc = get_infos(node, hmem, &list);
 		if (rc == 0)
 			pick = choose(list, want);
 		if (pick != NULL || !hmem)
@@ -429,9 +433,9 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 		set_err(err, errlen, "fabric: provider '%s'%s%s%s not found "
 		        "with FI_EP_RDM, FI_RMA and FI_MSG; usable providers: "
 		        "%s", want ? want : "(auto)",
-		        cfg->node && *cfg->node ? " on node '" : "",
-		        cfg->node && *cfg->node ? cfg->node : "",
-		        cfg->node && *cfg->node ? "'" : "",
+		        node && *node ? " on node '" : "",
+		        node && *node ? node : "",
+		        node && *node ? "'" : "",
 		        usable[0] ? usable : "none");
 		return KVF_ECONFIG;
 	}
