@@ -239,18 +239,67 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
 	}
 }
 
-/* Decide what a transfer needs next once its in-flight count moved. */
+/*
+ * Proof of delivery on ordered providers. Where writes go without
+ * delivery-complete (tcp;ofi_rxm orders reads and sends after writes), a
+ * write's completion only means the bytes left; they may sit in a socket
+ * buffer of a hung peer. So a WRITE transfer ends with a one-byte RDMA
+ * read of its last remote byte: the provider processes it after the writes
+ * (FI_ORDER_RAW) and it cannot complete without the target, so its
+ * completion proves every byte landed. The notification, ordered after the
+ * writes too (FI_ORDER_SAW), goes out at the same time.
+ */
+static bool needs_fence(struct sc_xfers *x, const struct sc_xfer *t)
+{
+	return t->op == KVF_WRITE && xfer_fabric_info(x->fab)->ordered_saw &&
+	       t->plan.nops && t->plan.ops[t->plan.nops - 1].rkind == 0 &&
+	       x->fence_mr;
+}
+
+static void post_fence(struct sc_xfers *x, struct sc_xfer *t)
+{
+	const struct sc_op *op = &t->plan.ops[t->plan.nops - 1];
+	int rc;
+
+	t->fence_ctx.owner = t;
+	t->fence_ctx.kind = CTX_FENCE;
+	rc = xfer_post_read(x->fab, x->fence_buf, 1, xfer_mr_desc(x->fence_mr),
+	                    t->fi_addr, op->raddr + op->len - 1, op->rkey,
+	                    &t->fence_ctx);
+	if (rc == KVF_EAGAIN)
+		return; /* retried on the next turn */
+	t->fence_sent = true;
+	if (rc != 0)
+		sc_xfer_fail(t, KVF_EPEER, "delivery check to peer %u: post "
+		             "failed: %s", t->peer_id, kvf_strerror(rc));
+	else
+		t->inflight++;
+}
+
+/* Something of the transfer's tail (delivery check, notification) is
+ * still to be posted. */
+static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
+{
+	return t->status == 0 && ((needs_fence(x, t) && !t->fence_sent) ||
+	                           (t->tag_len && !t->notify_sent));
+}
+
+/*
+ * Decide what a transfer needs next once its in-flight count moved: more
+ * operations, then (all of them done) its tail, then the end.
+ */
 void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 {
 	if (t->inflight)
 		return;
 	if (t->status == 0 && t->next_post < t->plan.nops)
 		return; /* more to post */
-	if (t->status == 0 && t->tag_len && !t->notify_sent) {
+	if (t->status == 0 && needs_fence(x, t) && !t->fence_sent)
+		post_fence(x, t);
+	if (t->status == 0 && t->tag_len && !t->notify_sent)
 		post_notify(x, t);
-		if (t->inflight || !t->notify_sent)
-			return;
-	}
+	if (t->inflight || tail_pending(x, t))
+		return; /* the tail is in flight, or hit EAGAIN */
 	finish(x, t);
 }
 
@@ -460,8 +509,8 @@ static int post_some(struct sc_xfers *x)
 		next = t->next;
 		if (t->gpu && t->next_post < t->plan.nops)
 			continue; /* sidecar/gpu_path.c moves it */
-		if (t->status == 0 && t->tag_len && !t->notify_sent &&
-		    t->next_post == t->plan.nops && t->inflight == 0) {
+		if (t->next_post == t->plan.nops && t->inflight == 0 &&
+		    tail_pending(x, t)) {
 			sc_xfer_advance(x, t); /* a notify that hit EAGAIN */
 			continue;
 		}
@@ -536,6 +585,12 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	if (s)
 		sc_session_hold(s);
 	pthread_mutex_unlock(&x->reg.lock);
+	if (m->tag_len == 0) {
+		/* A delivery proof only: the sender's completion is its use. */
+		if (s)
+			sc_session_rele(s);
+		return;
+	}
 	if (!s) {
 		sc_info("fabric: notification from %.*s for session %llu, "
 		        "which is gone, dropped",
@@ -577,6 +632,14 @@ static int poll_fabric(struct sc_xfers *x)
 			struct sc_xfer *t = c->ctx->owner;
 			if (c->ctx->kind == CTX_OP)
 				x->free_ctx[x->nfree++] = c->ctx->aux;
+			if (c->ctx->kind == CTX_FENCE && c->status != 0) {
+				t->inflight--;
+				sc_xfer_fail(t, KVF_EPEER, "peer %u did not "
+				             "confirm delivery: %s", t->peer_id,
+				             c->errstr);
+				sc_xfer_advance(x, t);
+				continue;
+			}
 			t->inflight--;
 			if (c->status != 0) {
 				if (c->ctx->kind == CTX_NOTIFY)
@@ -965,6 +1028,14 @@ int sc_xfers_start(struct sc_daemon *d)
 	for (uint32_t i = 0; i < x->tx_limit; i++)
 		x->free_ctx[x->nfree++] = x->tx_limit - 1 - i;
 
+	/* Delivery checks read one byte here; its key stays clear of region
+	 * ids, which start at 1. */
+	x->fence_buf = calloc(1, 64);
+	if (!x->fence_buf ||
+	    xfer_mr_reg(d->fabric, x->fence_buf, 64, XFER_MEM_HOST, -1,
+	                0x7fff0002ull, &x->fence_mr) != 0)
+		sc_warn("progress: no delivery-check buffer; WRITE completions "
+		        "on ordered providers only mean the bytes left");
 	rc = ipc_shm_create("doorbell", 4096, &x->bell_shm, err, sizeof err);
 	if (rc != 0) {
 		sc_error("doorbell: %s", err);
@@ -1031,6 +1102,8 @@ int sc_xfers_start(struct sc_daemon *d)
 fail:
 	if (x->epfd >= 0)
 		close(x->epfd);
+	xfer_mr_close(x->fence_mr);
+	free(x->fence_buf);
 	ipc_shm_unmap(&x->bell_shm);
 	ipc_shm_unlink(x->bell_shm.name);
 	free(x->ctxs);
@@ -1109,6 +1182,8 @@ void sc_xfers_stop(struct sc_daemon *d)
 	free(x->free_ctx);
 	free(x->recbuf);
 	free(x->snap);
+	xfer_mr_close(x->fence_mr);
+	free(x->fence_buf);
 	pthread_mutex_destroy(&x->snap_lock);
 	pthread_cond_destroy(&x->snap_cond);
 	d->xfers = NULL;

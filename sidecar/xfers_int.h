@@ -35,6 +35,7 @@ enum {
 	CTX_OP = 1,     /* an RDMA operation of a host transfer */
 	CTX_NOTIFY = 2, /* the notification message of a transfer */
 	CTX_GPU = 3,    /* something of sidecar/gpu_path.c */
+	CTX_FENCE = 4,  /* the delivery check that ends a WRITE */
 };
 
 struct sc_xfer {
@@ -59,6 +60,8 @@ struct sc_xfer {
 	uint8_t tag[KVF_MAX_TAG];
 	bool same_host;          /* the peer runs on this host */
 	struct sc_gpu_xfer *gpu; /* set when GPU memory is involved */
+	bool fence_sent;
+	struct xfer_ctx fence_ctx;
 	struct xfer_ctx notify_ctx;
 	struct sc_notify_msg notify;
 	struct sc_xfer *prev, *next; /* the active list */
@@ -76,6 +79,8 @@ struct sc_xfers {
 	struct sc_registry reg;
 	struct xfer_fabric *fab;
 	struct sc_gpu *gpu; /* sidecar/gpu_path.c */
+	uint8_t *fence_buf;       /* where delivery checks read into */
+	struct xfer_mr *fence_mr;
 	uint64_t max_op;
 	uint32_t tx_limit;
 

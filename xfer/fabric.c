@@ -463,6 +463,11 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	 * notification is only posted after the writes completed, so it
 	 * cannot overtake their bytes. Without that order (shm, efa) every
 	 * write asks for delivery-complete. */
+	/* Messages always ask for delivery-complete where the provider has
+	 * it: a transfer's last message is then proof that it, and every
+	 * write ordered before it, reached the target. */
+	f->send_flags = FI_COMPLETION |
+	                (f->info.delivery_complete ? FI_DELIVERY_COMPLETE : 0);
 	if (f->fi->tx_attr->msg_order & FI_ORDER_SAW) {
 		f->info.delivery_complete = false;
 		f->info.ordered_saw = true;

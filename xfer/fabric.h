@@ -143,7 +143,9 @@ int xfer_post_read(struct xfer_fabric *f, void *buf, size_t len, void *desc,
                    uint64_t fi_addr, uint64_t raddr, uint64_t rkey,
                    struct xfer_ctx *ctx);
 /* Send a small message (len <= rx_size of the peer) to fi_addr; the bytes
- * are copied before return (inject or internal buffer). */
+ * are copied before return (internal buffer). Sent with
+ * FI_DELIVERY_COMPLETE where the provider offers it, so its completion
+ * means the target has it (and, with ordered_saw, every write before it). */
 int xfer_post_send(struct xfer_fabric *f, const void *buf, size_t len,
                    uint64_t fi_addr, struct xfer_ctx *ctx);
 
