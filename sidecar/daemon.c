@@ -283,7 +283,13 @@ static int open_fabric(struct sc_daemon *d, char *err, size_t errlen)
 
 	fc.provider = d->cfg.provider;
 	fc.node = d->cfg.fabric_addr[0] ? d->cfg.fabric_addr : NULL;
-	fc.want_hmem = true;
+	/* GPUDirect (FI_HMEM with CUDA) is asked of providers that can have
+	 * it (efa, verbs). tcp has none, and shm grants FI_HMEM even in
+	 * builds without CUDA (Debian's), then fails to register; both stage
+	 * GPU memory instead. */
+	fc.want_hmem = !(strncmp(d->cfg.provider, "tcp", 3) == 0 ||
+	                 strcmp(d->cfg.provider, "shm") == 0 ||
+	                 strcmp(d->cfg.provider, "sockets") == 0);
 	why[0] = '\0';
 	rv = xfer_fabric_open(&fc, &d->fabric, why, sizeof(why));
 	if (rv == 0)
