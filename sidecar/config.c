@@ -337,6 +337,15 @@ static const char *set_metrics_url(struct sc_config *c, const char *v,
 	    whylen);
 }
 
+static const char *set_host_id(struct sc_config *c, const char *v,
+                               char *why, size_t whylen)
+{
+	for (const char *p = v; *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return "must be printable without spaces";
+	return copy_str(c->host_id, sizeof(c->host_id), v, why, whylen);
+}
+
 static const struct opt opts[SC_OPT_COUNT] = {
 	{ SC_OPT_ENGINE_SOCKET, "--engine-socket", "KVFERRY_ENGINE_SOCKET",
 	    "PATH", "/run/kvferry/engine.sock",
@@ -385,6 +394,10 @@ static const struct opt opts[SC_OPT_COUNT] = {
 	{ SC_OPT_METRICS_URL, "--metrics-url", "KVFERRY_METRICS_URL", "URL",
 	    "", "/metrics, /livez, /readyz on http://host:port (default: off)",
 	    set_metrics_url },
+	{ SC_OPT_HOST_ID, "--host-id", "KVFERRY_HOST_ID", "ID", "",
+	    "sidecars with equal host ids copy GPU memory directly "
+	    "(default: /etc/machine-id)",
+	    set_host_id },
 };
 
 static int apply(struct sc_config *c, const struct opt *o, const char *v,

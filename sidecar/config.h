@@ -35,6 +35,7 @@ enum sc_opt {
 	SC_OPT_SOCKET_MODE,
 	SC_OPT_SOCKET_GROUP,
 	SC_OPT_METRICS_URL,
+	SC_OPT_HOST_ID,
 	SC_OPT_COUNT
 };
 
@@ -71,6 +72,9 @@ struct sc_config {
 	/* /metrics, /livez, /readyz (sidecar/metrics.c) on http://host:port;
 	 * "" = off. */
 	char metrics_url[SC_URL_MAX];
+	/* What decides "same host" between sidecars (GPU copies without the
+	 * network); "" = /etc/machine-id, else the hostname. */
+	char host_id[80];
 
 	/* Where each value came from: "--flag", "KVFERRY_VAR" or "default
 	 * --flag"; for messages. */

@@ -85,7 +85,9 @@ static void make_ids(struct sc_daemon *d)
 		snprintf(d->sidecar_id + 2 * i, 3, "%02x", rnd[i]);
 
 	d->host_id[0] = '\0';
-	if ((f = fopen("/etc/machine-id", "r")) != NULL) {
+	if (d->cfg.host_id[0])
+		snprintf(d->host_id, sizeof(d->host_id), "%s", d->cfg.host_id);
+	else if ((f = fopen("/etc/machine-id", "r")) != NULL) {
 		if (fgets(d->host_id, sizeof(d->host_id), f))
 			d->host_id[strcspn(d->host_id, "\r\n")] = '\0';
 		fclose(f);

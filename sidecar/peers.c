@@ -6,13 +6,22 @@
  * bounded wait, inserts the remote fabric address into the address vector
  * once per remote sidecar run (epoch), and records the peer. Resolving the
  * same engine again refreshes its regions and keys under the same peer id.
+ *
+ * Health: a heartbeat thread sends each remote sidecar a Heartbeat every
+ * heartbeat_ms. Three misses in a row mark its peers unhealthy (the
+ * progress thread then fails their transfers at once instead of waiting
+ * for deadlines); an answer with a new epoch means the remote sidecar
+ * restarted, and its engines are handshaked again for new addresses and
+ * keys, without anyone asking.
  */
 #include "sidecar/peers.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -20,6 +29,7 @@
 #include "proto/peer.pb-c.h"
 #include "proto/version.h"
 #include "sidecar/daemon.h"
+#include "sidecar/gpu_path.h"
 #include "sidecar/log.h"
 #include "sidecar/modules.h"
 #include "sidecar/registry.h"
@@ -27,14 +37,36 @@
 #include "xfer/fabric.h"
 
 #define WORKERS 2
+#define HB_MISSES 3
+#define HB_TARGETS_MAX 4096
+
+/* One remote sidecar the heartbeat thread watches. */
+struct hb_target {
+	char url[256];
+	nng_socket sock;
+	uint64_t epoch;
+	uint32_t misses;
+	bool seen;
+};
 
 struct sc_peers {
 	struct sc_daemon *d;
 	struct sc_rep_server *srv;
 	pthread_mutex_t resolve_lock; /* one peer entry per url+engine */
+	pthread_t hb_thread;
+	bool hb_running;
+	pthread_mutex_t hb_lock;
+	pthread_cond_t hb_cond;
+	bool hb_stop;
+	struct hb_target *targets;
+	size_t ntargets;
 };
 
 /* ---- server ------------------------------------------------------------ */
+
+static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
+                          uint64_t epoch, const ProtobufCBinaryData *addr,
+                          uint64_t *fi_addr);
 
 static nng_msg *pack_reply(const Kvf__Peer__Reply *r)
 {
@@ -78,6 +110,8 @@ static nng_msg *on_handshake(struct sc_daemon *d, const Kvf__Peer__Handshake *h)
 	struct sc_region *rg;
 	size_t n = 0, pos = 0;
 	nng_msg *out;
+	bool same_host = strcmp(h->host_id, d->host_id) == 0;
+	uint64_t caller_addr;
 
 	if (h->proto_version != KVF_PEER_PROTO_VERSION)
 		return error_reply(KVF_EVERSION,
@@ -90,7 +124,21 @@ static nng_msg *on_handshake(struct sc_daemon *d, const Kvf__Peer__Handshake *h)
 		                   "they cannot reach each other",
 		                   h->sidecar_id, h->provider, fi->provider);
 
+	if (h->fabric_addr.len == 0 || h->fabric_addr.len > 256)
+		return error_reply(KVF_EPROTO,
+		                   "handshake from %s carries a fabric address "
+		                   "of %zu bytes",
+		                   h->sidecar_id, h->fabric_addr.len);
 	pthread_mutex_lock(&reg->lock);
+	/* The caller's address, so that staged chunks can be read back from
+	 * its slots and answered. */
+	if (fabric_addr_of(d, h->sidecar_id, h->epoch, &h->fabric_addr,
+	                   &caller_addr) != 0) {
+		pthread_mutex_unlock(&reg->lock);
+		return error_reply(KVF_EFABRIC,
+		                   "fi_av_insert of %s's fabric address failed",
+		                   h->sidecar_id);
+	}
 	s = sc_registry_session_by_name(reg, h->engine_name);
 	if (!s) {
 		pthread_mutex_unlock(&reg->lock);
@@ -113,6 +161,15 @@ static nng_msg *on_handshake(struct sc_daemon *d, const Kvf__Peer__Handshake *h)
 		rd->remote_addr = rg->remote_base;
 		rd->key = rg->key;
 		rd->mem_kind = rg->kind;
+		if (rg->kind == XFER_MEM_CUDA && same_host) {
+			/* Only a sidecar on this host can use the handle. */
+			rd->cuda_ipc_handle.data = rg->cuda_mem.handle;
+			rd->cuda_ipc_handle.len = IPC_CUDA_HANDLE_LEN;
+			rd->cuda_device_uuid.data = rg->cuda_mem.uuid;
+			rd->cuda_device_uuid.len = IPC_CUDA_UUID_LEN;
+			rd->cuda_offset = rg->cuda_mem.offset;
+			rd->cuda_alloc_length = rg->cuda_mem.alloc_len;
+		}
 		if (rg->has_layout) {
 			Kvf__KvLayout *l = &layouts[n];
 			kvf__kv_layout__init(l);
@@ -194,6 +251,197 @@ static nng_msg *handle(void *arg, nng_msg *req, nng_pipe pipe)
 	return out;
 }
 
+/* ---- heartbeats -------------------------------------------------------- */
+
+static struct hb_target *target_for(struct sc_peers *p, const char *url)
+{
+	struct hb_target *t;
+	int ms = (int)p->d->cfg.heartbeat_ms;
+
+	for (size_t i = 0; i < p->ntargets; i++)
+		if (strcmp(p->targets[i].url, url) == 0)
+			return &p->targets[i];
+	if (p->ntargets == HB_TARGETS_MAX)
+		return NULL;
+	t = realloc(p->targets, (p->ntargets + 1) * sizeof *t);
+	if (!t)
+		return NULL;
+	p->targets = t;
+	t = &p->targets[p->ntargets];
+	memset(t, 0, sizeof *t);
+	snprintf(t->url, sizeof t->url, "%s", url);
+	if (nng_req0_open(&t->sock) != 0)
+		return NULL;
+	/* A heartbeat that is not answered within the interval is a miss;
+	 * no resend: the next beat is the retry. */
+	nng_socket_set_ms(t->sock, NNG_OPT_RECVTIMEO, ms);
+	nng_socket_set_ms(t->sock, NNG_OPT_SENDTIMEO, ms);
+	nng_socket_set_ms(t->sock, NNG_OPT_REQ_RESENDTIME, 0);
+	nng_socket_set_ms(t->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(t->sock, NNG_OPT_RECONNMAXT, ms);
+	if (nng_dial(t->sock, url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+		nng_close(t->sock);
+		return NULL;
+	}
+	p->ntargets++;
+	return t;
+}
+
+/* One heartbeat; returns 0 and the remote epoch, or an error. */
+static int beat(struct sc_peers *p, struct hb_target *t, uint64_t *epoch,
+                uint64_t *rtt_ns)
+{
+	Kvf__Peer__Request req = KVF__PEER__REQUEST__INIT;
+	Kvf__Peer__Heartbeat hb = KVF__PEER__HEARTBEAT__INIT;
+	Kvf__Peer__Reply *rep;
+	uint64_t t0 = sc_now_ns();
+	nng_msg *msg;
+	int rv;
+
+	hb.proto_version = KVF_PEER_PROTO_VERSION;
+	hb.sidecar_id = p->d->sidecar_id;
+	hb.epoch = p->d->epoch;
+	req.body_case = KVF__PEER__REQUEST__BODY_HEARTBEAT;
+	req.heartbeat = &hb;
+	if (nng_msg_alloc(&msg, kvf__peer__request__get_packed_size(&req)))
+		return KVF_ENOMEM;
+	kvf__peer__request__pack(&req, nng_msg_body(msg));
+	if ((rv = nng_sendmsg(t->sock, msg, 0)) != 0) {
+		nng_msg_free(msg);
+		return KVF_EPEER;
+	}
+	if ((rv = nng_recvmsg(t->sock, &msg, 0)) != 0)
+		return KVF_EPEER;
+	rep = kvf__peer__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+	nng_msg_free(msg);
+	if (!rep || rep->body_case != KVF__PEER__REPLY__BODY_HEARTBEAT) {
+		if (rep)
+			kvf__peer__reply__free_unpacked(rep, NULL);
+		return KVF_EPROTO;
+	}
+	*epoch = rep->heartbeat->epoch;
+	*rtt_ns = sc_now_ns() - t0;
+	kvf__peer__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+/* Set the health of every peer behind url; returns the engines to
+ * handshake again when the remote sidecar restarted. */
+static void mark(struct sc_peers *p, const char *url, int healthy,
+                 uint64_t rtt_ns, uint64_t epoch, char (*redo)[KVF_MAX_NAME],
+                 size_t *nredo, size_t maxredo)
+{
+	struct sc_registry *reg = p->d->registry;
+	size_t pos = 0;
+	struct sc_peer *peer;
+	bool changed = false;
+
+	pthread_mutex_lock(&reg->lock);
+	while ((peer = sc_idmap_next(&reg->peers, &pos, NULL))) {
+		if (strcmp(peer->url, url) != 0)
+			continue;
+		if (atomic_load(&peer->healthy) != healthy) {
+			changed = true;
+			atomic_store(&peer->healthy, healthy);
+			if (healthy)
+				sc_info("peer %u (engine %s at %s): answering "
+				        "again", peer->id, peer->engine, url);
+			else
+				sc_warn("peer %u (engine %s at %s): %d heartbeats "
+				        "missed; its transfers fail now",
+				        peer->id, peer->engine, url, HB_MISSES);
+		}
+		if (healthy) {
+			atomic_store(&peer->rtt_ns, rtt_ns);
+			peer->last_ok_ns = sc_now_ns();
+			if (epoch != peer->epoch && *nredo < maxredo)
+				snprintf(redo[(*nredo)++], KVF_MAX_NAME, "%s",
+				         peer->engine);
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	if (changed)
+		atomic_fetch_add(&reg->peer_generation, 1);
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct sc_peers *p = arg;
+	struct sc_daemon *d = p->d;
+	struct sc_registry *reg = d->registry;
+	char (*urls)[256] = NULL;
+	char redo[64][KVF_MAX_NAME];
+
+	for (;;) {
+		struct timespec ts;
+		size_t nurls = 0, pos = 0, cap = 0;
+		struct sc_peer *peer;
+		uint64_t next = sc_now_ns() + d->cfg.heartbeat_ms * 1000000ull;
+
+		/* The distinct remote sidecars, copied out of the lock. */
+		pthread_mutex_lock(&reg->lock);
+		cap = reg->peers.len;
+		urls = realloc(urls, (cap + 1) * sizeof *urls);
+		while (urls && (peer = sc_idmap_next(&reg->peers, &pos, NULL))) {
+			bool dup = false;
+			for (size_t i = 0; i < nurls && !dup; i++)
+				dup = strcmp(urls[i], peer->url) == 0;
+			if (!dup && nurls < cap)
+				snprintf(urls[nurls++], sizeof urls[0], "%s",
+				         peer->url);
+		}
+		pthread_mutex_unlock(&reg->lock);
+
+		for (size_t i = 0; i < nurls; i++) {
+			struct hb_target *t = target_for(p, urls[i]);
+			uint64_t epoch = 0, rtt = 0;
+			size_t nredo = 0;
+			if (!t)
+				continue;
+			if (beat(p, t, &epoch, &rtt) == 0) {
+				t->misses = 0;
+				mark(p, t->url, 1, rtt, epoch, redo, &nredo, 64);
+			} else if (++t->misses == HB_MISSES) {
+				mark(p, t->url, 0, 0, 0, redo, &nredo, 0);
+			}
+			/* A new epoch: the sidecar restarted; new keys. */
+			for (size_t k = 0; k < nredo; k++) {
+				uint32_t id;
+				char path[32], err[256];
+				int rc = sc_peers_resolve(d, t->url, redo[k], 0, &id,
+				                          path, sizeof path, err,
+				                          sizeof err);
+				if (rc != 0)
+					sc_warn("peer engine %s at %s restarted; "
+					        "handshake again failed: %s",
+					        redo[k], t->url, err);
+			}
+		}
+
+		pthread_mutex_lock(&p->hb_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		{
+			uint64_t now = sc_now_ns();
+			uint64_t wait = next > now ? next - now : 0;
+			ts.tv_sec += (time_t)(wait / 1000000000ull);
+			ts.tv_nsec += (long)(wait % 1000000000ull);
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+		}
+		while (!p->hb_stop &&
+		       pthread_cond_timedwait(&p->hb_cond, &p->hb_lock, &ts) == 0)
+			;
+		bool stop = p->hb_stop;
+		pthread_mutex_unlock(&p->hb_lock);
+		if (stop)
+			break;
+	}
+	free(urls);
+	return NULL;
+}
+
 int sc_peers_start(struct sc_daemon *d)
 {
 	struct sc_peers *p = calloc(1, sizeof *p);
@@ -212,6 +460,11 @@ int sc_peers_start(struct sc_daemon *d)
 		return rc;
 	}
 	d->peers = p;
+	pthread_mutex_init(&p->hb_lock, NULL);
+	pthread_cond_init(&p->hb_cond, NULL);
+	if (d->cfg.heartbeat_ms &&
+	    pthread_create(&p->hb_thread, NULL, heartbeat_main, p) == 0)
+		p->hb_running = true;
 	return 0;
 }
 
@@ -220,6 +473,18 @@ void sc_peers_stop(struct sc_daemon *d)
 	struct sc_peers *p = d->peers;
 	if (!p)
 		return;
+	if (p->hb_running) {
+		pthread_mutex_lock(&p->hb_lock);
+		p->hb_stop = true;
+		pthread_cond_signal(&p->hb_cond);
+		pthread_mutex_unlock(&p->hb_lock);
+		pthread_join(p->hb_thread, NULL);
+	}
+	for (size_t i = 0; i < p->ntargets; i++)
+		nng_close(p->targets[i].sock);
+	free(p->targets);
+	pthread_mutex_destroy(&p->hb_lock);
+	pthread_cond_destroy(&p->hb_cond);
 	sc_rep_server_stop(p->srv);
 	pthread_mutex_destroy(&p->resolve_lock);
 	free(p);
@@ -320,6 +585,42 @@ static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
 	return rc;
 }
 
+/* Same host: import the remote engine's GPU memory so the progress thread
+ * can copy into it directly. A failure leaves the region reachable only
+ * through the fabric (staged), and is logged. */
+static void import_remote(struct sc_daemon *d, const Kvf__Peer__RegionDesc *rd,
+                          struct sc_remote_region *rr)
+{
+	struct ipc_cuda_mem m;
+	char err[200];
+
+	memset(&m, 0, sizeof m);
+	memcpy(m.handle, rd->cuda_ipc_handle.data, IPC_CUDA_HANDLE_LEN);
+	memcpy(m.uuid, rd->cuda_device_uuid.data, IPC_CUDA_UUID_LEN);
+	m.offset = rd->cuda_offset;
+	m.alloc_len = rd->cuda_alloc_length;
+	m.len = rd->length;
+	m.device = -1;
+	if (sc_gpu_hold_import(d, &m, &rr->import, &rr->dptr, &rr->cuda_device,
+	                       err, sizeof err) != 0) {
+		sc_warn("peer region %u on this host: import failed: %s",
+		        rr->id, err);
+		return;
+	}
+	rr->addr = (uint64_t)(uintptr_t)rr->dptr;
+}
+
+void sc_peer_regions_free(struct sc_daemon *d, struct sc_remote_region *v,
+                          uint32_t n)
+{
+	if (!v)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i].import)
+			sc_gpu_rele_import(d, v[i].import);
+	free(v);
+}
+
 static struct sc_peer *find_peer(struct sc_registry *reg, const char *url,
                                  const char *engine)
 {
@@ -344,8 +645,9 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	Kvf__Peer__Reply *rep = NULL;
 	Kvf__Peer__HandshakeReply *hr;
 	struct sc_remote_region *regions = NULL, *old;
+	uint32_t nold;
 	struct sc_peer *p;
-	bool fresh = false;
+	bool fresh = false, same_host;
 	int rc;
 
 	if (strlen(url) >= sizeof p->url || strlen(engine_name) >= KVF_MAX_NAME ||
@@ -367,6 +669,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	h.fabric_addr.data = (uint8_t *)fi->addr;
 	h.fabric_addr.len = fi->addr_len;
 	h.engine_name = (char *)engine_name;
+	h.epoch = d->epoch;
 	req.body_case = KVF__PEER__REQUEST__BODY_HANDSHAKE;
 	req.handshake = &h;
 	if ((rc = call(d, url, timeout_ms, &req, &rep, err, errlen)) != 0)
@@ -390,6 +693,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		rc = KVF_EPROTO;
 		goto out;
 	}
+	same_host = strcmp(hr->host_id, d->host_id) == 0;
 	regions = calloc(hr->n_regions + 1, sizeof *regions);
 	if (!regions) {
 		rc = KVF_ENOMEM;
@@ -411,6 +715,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 				rd->layout->block_bytes,  rd->layout->layer_stride,
 				rd->layout->block_stride, rd->layout->offset};
 		}
+		if (same_host && rr->kind == XFER_MEM_CUDA &&
+		    rd->cuda_ipc_handle.len == IPC_CUDA_HANDLE_LEN &&
+		    rd->cuda_device_uuid.len == IPC_CUDA_UUID_LEN)
+			import_remote(d, rd, rr);
 	}
 
 	pthread_mutex_lock(&ps->resolve_lock);
@@ -456,8 +764,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	p->epoch = hr->epoch;
 	p->remote_session = hr->engine_session_id;
 	old = p->regions;
+	nold = p->nregions;
 	p->regions = regions;
 	p->nregions = (uint32_t)hr->n_regions;
+	p->same_host = same_host;
 	regions = NULL;
 	atomic_store(&p->healthy, 1);
 	p->last_ok_ns = sc_now_ns();
@@ -466,7 +776,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	pthread_mutex_unlock(&ps->resolve_lock);
 	/* The progress thread reads regions under the lock, so the old array
 	 * is unused now. */
-	free(old);
+	sc_peer_regions_free(d, old, nold);
 	if (fresh)
 		atomic_fetch_add(&d->counters.peers, 1);
 	snprintf(path, pathlen, "%s",
@@ -476,7 +786,8 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	        engine_name, url, hr->sidecar_id, hr->n_regions);
 	rc = 0;
 out:
-	free(regions);
+	if (regions)
+		sc_peer_regions_free(d, regions, (uint32_t)hr->n_regions);
 	if (rep)
 		kvf__peer__reply__free_unpacked(rep, NULL);
 	return rc;

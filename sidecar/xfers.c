@@ -22,7 +22,7 @@
  * fabric events wake the progress thread too; otherwise the sleep is
  * bounded by a short, growing timeout.
  */
-#include "sidecar/xfers.h"
+#include "sidecar/xfers_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,90 +40,13 @@
 #include "ipc/shm.h"
 #include "ipc/wire.h"
 #include "sidecar/daemon.h"
+#include "sidecar/gpu_path.h"
+#include "sidecar/peers.h"
 #include "sidecar/log.h"
 #include "sidecar/plan.h"
 #include "sidecar/registry.h"
 #include "sidecar/store_ops.h"
 #include "xfer/fabric.h"
-
-#define CTX_POOL 1024u
-#define RING_BUDGET 64
-#define COMP_BATCH 64
-#define SPIN_TURNS 4000
-#define REC_MAX (IPC_RING_MAX_BYTES / 2)
-
-enum { CTX_OP = 1, CTX_NOTIFY = 2 };
-
-struct sc_xfer {
-	uint64_t xfer_id;
-	struct sc_session *sess;
-	uint32_t peer_id;
-	uint64_t fi_addr;
-	uint64_t remote_session;
-	uint64_t remote_epoch;
-	uint8_t op;
-	struct sc_plan plan;
-	uint32_t next_post;
-	uint32_t inflight;
-	int status;
-	bool notify_sent;
-	bool done;
-	char msg[IPC_MSG_MAX];
-	uint64_t deadline_ns;
-	uint64_t start_ns;
-	uint16_t tag_len;
-	uint8_t tag[KVF_MAX_TAG];
-	struct xfer_ctx notify_ctx;
-	struct sc_notify_msg notify;
-	struct sc_xfer *prev, *next; /* the active list */
-};
-
-/* Per-session state private to the progress thread. */
-struct sess_slot {
-	struct sc_session *s;
-	struct sc_idmap xfers; /* xfer id -> sc_xfer */
-	bool dropped;
-};
-
-struct sc_xfers {
-	struct sc_daemon *d;
-	struct sc_registry reg;
-	struct xfer_fabric *fab;
-	uint64_t max_op;
-	uint32_t tx_limit;
-
-	struct ipc_shm bell_shm;
-	struct ipc_doorbell *bell;
-
-	pthread_t thread;
-	pthread_t watcher;
-	bool watcher_running;
-	int epfd;
-	int wait_fd;
-	int watched[8]; /* more fds that wake us: wait_fd first */
-	int nwatched;
-	_Atomic int stop;
-
-	/* Progress thread only. */
-	struct sess_slot *slots;
-	uint32_t nslots, capslots;
-	uint64_t seen_generation;
-	struct sc_xfer *active; /* transfers not yet finished, oldest first */
-	struct sc_xfer *active_tail;
-	struct xfer_ctx *ctxs;
-	uint32_t *free_ctx;
-	uint32_t nfree;
-	uint8_t *recbuf;
-	uint64_t last_deadline_check;
-
-	/* kvferryctl xfers: a reader asks, the progress thread answers. */
-	pthread_mutex_t snap_lock;
-	pthread_cond_t snap_cond;
-	_Atomic int snap_wanted;
-	uint64_t snap_seq;
-	struct sc_xfer_info *snap;
-	size_t nsnap;
-};
 
 static struct sc_xfers *X(struct sc_daemon *d)
 {
@@ -203,10 +126,7 @@ static struct sess_slot *slot_of(struct sc_xfers *x, struct sc_session *s)
 	return NULL;
 }
 
-static void fail(struct sc_xfer *t, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail(struct sc_xfer *t, int status, const char *fmt, ...)
+void sc_xfer_fail(struct sc_xfer *t, int status, const char *fmt, ...)
 {
 	va_list ap;
 	if (t->status)
@@ -226,16 +146,22 @@ static void release_regions(struct sc_plan *p)
 	p->nregions = p->nmore = 0;
 }
 
-/* The transfer is over once nothing of it is in flight: report it exactly
- * once and free it. */
-static void finish(struct sc_xfers *x, struct sc_xfer *t)
+/* Tell the engine how the transfer ended: exactly once per transfer. */
+void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t)
 {
 	struct sc_daemon *d = x->d;
-	struct sess_slot *sl = slot_of(x, t->sess);
 	uint64_t el_us = (sc_now_ns() - t->start_ns) / 1000;
 
+	if (t->reported)
+		return;
+	t->reported = true;
 	sc_stats_xfer_done(&d->stats, t->op, t->plan.bytes,
 	                   sc_now_ns() - t->start_ns, t->status);
+	if (t->peer)
+		atomic_fetch_add_explicit(t->status ? &t->peer->errors
+		                                    : &t->peer->bytes,
+		                          t->status ? 1 : t->plan.bytes,
+		                          memory_order_relaxed);
 	if (t->status == 0) {
 		atomic_fetch_add(&d->counters.bytes_total, t->plan.bytes);
 		sc_debug("xfer %llu of %s: done, %llu bytes in %llu us",
@@ -251,6 +177,19 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 	report(t->sess, t->xfer_id, t->status,
 	       t->status ? 0 : t->plan.bytes, t->status ? t->msg : NULL);
 	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
+}
+
+/*
+ * The transfer is over once nothing of it is in flight: report it (unless
+ * a deadline or a dead peer reported it earlier) and free it. Until then a
+ * reported transfer stays, holding its regions, so a late completion never
+ * refers to freed memory.
+ */
+static void finish(struct sc_xfers *x, struct sc_xfer *t)
+{
+	struct sess_slot *sl = slot_of(x, t->sess);
+
+	sc_xfer_report_now(x, t);
 	if (sl)
 		sc_idmap_del(&sl->xfers, t->xfer_id);
 	t->sess->inflight--;
@@ -262,6 +201,7 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 		t->next->prev = t->prev;
 	else
 		x->active_tail = t->prev;
+	sc_gpu_xfer_free(x, t);
 	release_regions(&t->plan);
 	sc_plan_fini(&t->plan);
 	sc_session_rele(t->sess);
@@ -289,7 +229,7 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
 		return; /* retried on the next turn */
 	t->notify_sent = true;
 	if (rc != 0)
-		fail(t, KVF_EPEER, "notification to peer %u: post failed: %s",
+		sc_xfer_fail(t, KVF_EPEER, "notification to peer %u: post failed: %s",
 		     t->peer_id, kvf_strerror(rc));
 	else {
 		t->inflight++;
@@ -299,7 +239,7 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
 }
 
 /* Decide what a transfer needs next once its in-flight count moved. */
-static void advance(struct sc_xfers *x, struct sc_xfer *t)
+void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 {
 	if (t->inflight)
 		return;
@@ -393,10 +333,11 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		rc = KVF_ENOENT;
 		snprintf(err, sizeof err, "peer %u is not resolved (call "
 		         "kvf_resolve_peer first)", t->peer_id);
-	} else if (v.hdr->has_event) {
-		rc = KVF_ENOTSUP;
-		snprintf(err, sizeof err, "CUDA event ordering is not "
-		         "supported by this sidecar");
+	} else if (!atomic_load(&peer->healthy)) {
+		rc = KVF_EPEER;
+		snprintf(err, sizeof err, "peer %u (engine %s at %.40s) is not "
+		         "answering heartbeats", t->peer_id, peer->engine,
+		         peer->url);
 	} else {
 		struct plan_arg a = {&x->reg, s, peer};
 		struct sc_plan_env env = {lookup_local, lookup_remote, &a,
@@ -407,6 +348,8 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 				sc_region_hold(t->plan.regions[i]);
 			for (uint32_t i = 0; i < t->plan.nmore; i++)
 				sc_region_hold(t->plan.more_regions[i]);
+			t->peer = peer;
+			t->same_host = peer->same_host;
 			t->fi_addr = peer->fi_addr;
 			t->remote_session = peer->remote_session;
 			t->remote_epoch = peer->epoch;
@@ -416,6 +359,30 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 
 	if (rc != 0) {
 		t->plan.nregions = t->plan.nmore = 0;
+		sc_plan_fini(&t->plan);
+		sc_info("xfer %llu of %s refused: %s",
+		        (unsigned long long)t->xfer_id, s->name, err);
+		report(s, t->xfer_id, rc, 0, err);
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		free(t);
+		return;
+	}
+	/* GPU memory: same-host copies, or staged through host slots unless
+	 * the provider registers CUDA memory itself (GPUDirect). */
+	if (rc == 0 && t->plan.any_cuda &&
+	    (t->same_host || !xfer_fabric_info(x->fab)->hmem_cuda)) {
+		rc = sc_gpu_accept(x, t, v.hdr->has_event ? v.hdr->cuda_event
+		                                          : NULL);
+		if (rc != 0)
+			snprintf(err, sizeof err, "%s", t->msg);
+	} else if (rc == 0 && v.hdr->has_event) {
+		rc = KVF_ENOTSUP;
+		snprintf(err, sizeof err, "a CUDA event only orders transfers "
+		         "of GPU memory");
+	}
+	if (rc != 0) {
+		sc_gpu_xfer_free(x, t);
+		release_regions(&t->plan);
 		sc_plan_fini(&t->plan);
 		sc_info("xfer %llu of %s refused: %s",
 		        (unsigned long long)t->xfer_id, s->name, err);
@@ -444,10 +411,10 @@ static void cancel_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	struct sc_xfer *t = sc_idmap_get(&sl->xfers, c->xfer_id);
 	if (!t)
 		return; /* already finished: its completion went out */
-	fail(t, KVF_ECANCELED, "cancelled by the engine after %u of %u "
+	sc_xfer_fail(t, KVF_ECANCELED, "cancelled by the engine after %u of %u "
 	     "operations", t->next_post, t->plan.nops);
 	t->next_post = t->plan.nops;
-	advance(x, t);
+	sc_xfer_advance(x, t);
 }
 
 static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
@@ -490,9 +457,11 @@ static int post_some(struct sc_xfers *x)
 
 	for (struct sc_xfer *t = x->active, *next; t; t = next) {
 		next = t->next;
+		if (t->gpu && t->next_post < t->plan.nops)
+			continue; /* sidecar/gpu_path.c moves it */
 		if (t->status == 0 && t->tag_len && !t->notify_sent &&
 		    t->next_post == t->plan.nops && t->inflight == 0) {
-			advance(x, t); /* a notify that hit EAGAIN */
+			sc_xfer_advance(x, t); /* a notify that hit EAGAIN */
 			continue;
 		}
 		while (t->status == 0 && t->next_post < t->plan.nops &&
@@ -516,12 +485,12 @@ static int post_some(struct sc_xfers *x)
 			if (rc == KVF_EAGAIN)
 				return posted; /* the queue is full: reap first */
 			if (rc != 0) {
-				fail(t, KVF_EFABRIC,
+				sc_xfer_fail(t, KVF_EFABRIC,
 				     "operation %u of %u (%llu bytes) to peer %u: "
 				     "post failed",
 				     t->next_post, t->plan.nops,
 				     (unsigned long long)op->len, t->peer_id);
-				advance(x, t);
+				sc_xfer_advance(x, t);
 				break;
 			}
 			x->nfree--;
@@ -544,6 +513,10 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	struct sc_session *s;
 	size_t hdr = offsetof(struct sc_notify_msg, tag);
 
+	if (len >= sizeof m->magic && m->magic != SC_NOTIFY_MAGIC) {
+		sc_gpu_on_msg(x, data, len);
+		return;
+	}
 	if (len < hdr || m->magic != SC_NOTIFY_MAGIC ||
 	    m->version != SC_NOTIFY_VERSION || m->tag_len > KVF_MAX_TAG ||
 	    len != hdr + m->tag_len) {
@@ -596,17 +569,21 @@ static int poll_fabric(struct sc_xfers *x)
 				xfer_fabric_repost(x->fab, c->recv_slot);
 				continue;
 			}
+			if (c->ctx->kind == CTX_GPU) {
+				sc_gpu_on_comp(x, c);
+				continue;
+			}
 			struct sc_xfer *t = c->ctx->owner;
 			if (c->ctx->kind == CTX_OP)
 				x->free_ctx[x->nfree++] = c->ctx->aux;
 			t->inflight--;
 			if (c->status != 0) {
 				if (c->ctx->kind == CTX_NOTIFY)
-					fail(t, KVF_EPEER,
+					sc_xfer_fail(t, KVF_EPEER,
 					     "notification to peer %u failed: %s",
 					     t->peer_id, c->errstr);
 				else
-					fail(t, c->status == KVF_ECANCELED
+					sc_xfer_fail(t, c->status == KVF_ECANCELED
 					             ? KVF_EPEER
 					             : c->status,
 					     "%s to peer %u failed: %s",
@@ -614,7 +591,7 @@ static int poll_fabric(struct sc_xfers *x)
 					     t->peer_id, c->errstr);
 				t->next_post = t->plan.nops;
 			}
-			advance(x, t);
+			sc_xfer_advance(x, t);
 		}
 		total += n;
 	} while (n == COMP_BATCH);
@@ -624,25 +601,62 @@ static int poll_fabric(struct sc_xfers *x)
 /* ---- deadlines -------------------------------------------------------- */
 
 /*
- * A transfer past its deadline stops posting. If nothing of it is in
- * flight it ends now with KVF_ETIMEDOUT; otherwise it ends as soon as the
- * provider returns (or flushes) what is in flight, so no completion ever
- * refers to freed memory and the local region stays registered until then.
+ * A transfer past its deadline stops posting and is reported to the engine
+ * at once with KVF_ETIMEDOUT (or the error it already had), even when
+ * operations are still in flight to a peer that stopped answering; the
+ * transfer itself stays, holding its regions registered, until the
+ * provider returns those operations, so no completion ever refers to freed
+ * memory. The engine must treat the bytes the transfer was writing as
+ * undefined (kvferry.h).
  */
+static void expire(struct sc_xfers *x, struct sc_xfer *t)
+{
+	t->next_post = t->plan.nops;
+	if (t->inflight)
+		sc_xfer_report_now(x, t);
+	sc_xfer_advance(x, t);
+}
+
 static void check_deadlines(struct sc_xfers *x, uint64_t now)
 {
 	for (struct sc_xfer *t = x->active, *next; t; t = next) {
 		next = t->next;
-		if (now < t->deadline_ns)
+		if (now < t->deadline_ns || t->reported)
 			continue;
 		if (t->status == 0)
-			fail(t, KVF_ETIMEDOUT,
+			sc_xfer_fail(t, KVF_ETIMEDOUT,
 			     "deadline passed after %u of %u operations to peer "
 			     "%u (%u in flight)",
 			     t->next_post - t->inflight, t->plan.nops, t->peer_id,
 			     t->inflight);
-		t->next_post = t->plan.nops;
-		advance(x, t);
+		expire(x, t);
+	}
+}
+
+/* A peer declared dead by the heartbeat thread: its transfers fail now. */
+static void check_peers(struct sc_xfers *x)
+{
+	uint64_t gen = atomic_load(&x->reg.peer_generation);
+
+	if (gen == x->seen_peer_generation)
+		return;
+	x->seen_peer_generation = gen;
+	for (struct sc_xfer *t = x->active, *next; t; t = next) {
+		struct sc_peer *p;
+		int healthy;
+		next = t->next;
+		if (t->reported)
+			continue;
+		pthread_mutex_lock(&x->reg.lock);
+		p = sc_idmap_get(&x->reg.peers, t->peer_id);
+		healthy = p ? atomic_load(&p->healthy) : 0;
+		pthread_mutex_unlock(&x->reg.lock);
+		if (healthy)
+			continue;
+		sc_xfer_fail(t, KVF_EPEER, "peer %u stopped answering heartbeats (%u of "
+		     "%u operations done)", t->peer_id,
+		     t->next_post - t->inflight, t->plan.nops);
+		expire(x, t);
 	}
 }
 
@@ -693,9 +707,9 @@ static void reap_closing(struct sc_xfers *x)
 			next = t->next;
 			if (t->sess != s)
 				continue;
-			fail(t, KVF_ECLOSED, "engine session closed");
+			sc_xfer_fail(t, KVF_ECLOSED, "engine session closed");
 			t->next_post = t->plan.nops;
-			advance(x, t);
+			sc_xfer_advance(x, t);
 		}
 		if (s->inflight) {
 			i++;
@@ -841,6 +855,7 @@ static int turn(struct sc_xfers *x)
 	work += post_some(x);
 	work += poll_fabric(x);
 	work += post_some(x);
+	work += sc_gpu_progress(x);
 	work += sc_store_progress(x->d);
 	for (uint32_t i = 0; i < x->nslots; i++)
 		work += comp_flush(x->slots[i].s);
@@ -850,6 +865,7 @@ static int turn(struct sc_xfers *x)
 	if (now - x->last_deadline_check > 1000000ull) {
 		x->last_deadline_check = now;
 		check_deadlines(x, now);
+		check_peers(x);
 	}
 	return work;
 }
@@ -861,7 +877,7 @@ static bool has_work(struct sc_xfers *x)
 		    x->slots[i].s->pending_head)
 			return true;
 	return atomic_load(&x->reg.generation) != x->seen_generation ||
-	       atomic_load(&x->snap_wanted);
+	       atomic_load(&x->snap_wanted) || sc_gpu_busy(x);
 }
 
 static void *progress_main(void *arg)
@@ -974,7 +990,8 @@ int sc_xfers_start(struct sc_daemon *d)
 		else
 			x->wait_fd = -1;
 	}
-	if ((rc = sc_store_start(d)) != 0) {
+	if ((rc = sc_gpu_start(x)) != 0 || (rc = sc_store_start(d)) != 0) {
+		sc_gpu_stop(x);
 		d->xfers = NULL;
 		d->registry = NULL;
 		atomic_store(&x->stop, 1);
@@ -984,6 +1001,7 @@ int sc_xfers_start(struct sc_daemon *d)
 	}
 	if (pthread_create(&x->thread, NULL, progress_main, x) != 0) {
 		sc_store_stop(d);
+		sc_gpu_stop(x);
 		rc = KVF_ESYSTEM;
 		d->xfers = NULL;
 		d->registry = NULL;
@@ -1094,7 +1112,17 @@ void sc_xfers_stop(struct sc_daemon *d)
 		while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL)))
 			sc_session_rele(s);
 	}
+	{
+		size_t pos = 0;
+		struct sc_peer *p;
+		while ((p = sc_idmap_next(&x->reg.peers, &pos, NULL))) {
+			sc_peer_regions_free(d, p->regions, p->nregions);
+			p->regions = NULL;
+			p->nregions = 0;
+		}
+	}
 	d->registry = NULL;
 	sc_registry_fini(&x->reg);
+	sc_gpu_stop(x);
 	free(x);
 }
