@@ -215,7 +215,11 @@ int main(void)
 	snprintf(a_peer, sizeof a_peer, "tcp://127.0.0.1:%d", tp_free_port());
 	{
 		/* A: remote (tcp://) control URL and the metrics endpoint. */
+		/* Heartbeats slow enough that a peer stopped for a few
+		 * seconds is not declared dead: its transfers must stay in
+		 * flight. */
 		const char *aa[] = {"--provider", "tcp", "--metrics-url", murl,
+		                    "--heartbeat-ms", "20000",
 		                    "--control-url", ctl_url, "--peer-url",
 		                    a_peer, NULL};
 		const char *ba[] = {"--provider", "tcp", NULL};
