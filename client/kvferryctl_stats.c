@@ -220,6 +220,7 @@ static int stats_run(const struct ctl_conn *c, int argc, char **argv,
                      FILE *out)
 {
 	Kvf__Ctl__Reply *a = NULL, *b = NULL;
+	const char *bad = "";
 	double interval = 1.0;
 	long count = 1, done = 0;
 	int watch = 0, rv;
@@ -233,8 +234,10 @@ static int stats_run(const struct ctl_conn *c, int argc, char **argv,
 			    parse_seconds(argv[i + 1], &interval) == 0)
 				i++;
 		} else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
-			if (parse_seconds(argv[++i], &interval) != 0)
+			if (parse_seconds(argv[++i], &interval) != 0) {
+				bad = argv[i];
 				goto bad_secs;
+			}
 		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
 			char *end;
 			count = strtol(argv[++i], &end, 10);
@@ -245,8 +248,10 @@ static int stats_run(const struct ctl_conn *c, int argc, char **argv,
 			}
 		} else {
 			if (argv[i][0] != '-' && i > 1 &&
-			    strcmp(argv[i - 1], "--watch") == 0)
+			    strcmp(argv[i - 1], "--watch") == 0) {
+				bad = argv[i];
 				goto bad_secs;
+			}
 			fprintf(stderr, "kvferryctl: stats: unknown argument "
 			    "'%s' (usage: stats [--interval SEC] | stats "
 			    "--watch [SEC] [--count N])\n", argv[i]);
@@ -294,7 +299,7 @@ static int stats_run(const struct ctl_conn *c, int argc, char **argv,
 
 bad_secs:
 	fprintf(stderr, "kvferryctl: stats: interval '%s': must be seconds "
-	    "in 0.01..3600\n", argv[argc - 1]);
+	    "in 0.01..3600\n", bad);
 	return CTL_EXIT_USAGE;
 }
 
