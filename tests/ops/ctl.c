@@ -383,7 +383,8 @@ int main(void)
 	         "and .engine == \"decode\" and .url == \"%s\" and .sidecar_id "
 	         "== \"%s\" and .provider == \"tcp;ofi_rxm\" and .path == "
 	         "\"host\" and .health == \"healthy\" and .same_host == true "
-	         "and .regions == 1)", peer, b.peer_url, b_id);
+	         "and .regions == 1 and .bytes >= %d and .errors == 0)", peer,
+	         b.peer_url, b_id, nw * 1048576);
 	ok(r.status == 0 && jq(r.out, expr), "peers json: %s", expr);
 	tp_run_free(&r);
 	ctl(&r, 0, "peers", NULL, NULL, NULL);
