@@ -472,7 +472,7 @@ static const struct opt opts[SC_OPT_COUNT] = {
 	    "GROUP", "", "group owning the unix sockets (default: ours)",
 	    set_socket_group },
 	{ SC_OPT_METRICS_URL, "--metrics-url", "KVFERRY_METRICS_URL", "URL",
-	    "", "reserved: Prometheus endpoint http://host:port (default: off)",
+	    "", "/metrics, /livez, /readyz on http://host:port (default: off)",
 	    set_metrics_url },
 	{ SC_OPT_HOST_ID, "--host-id", "KVFERRY_HOST_ID", "ID", "",
 	    "sidecars with equal host ids copy GPU memory directly "

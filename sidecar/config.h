@@ -74,7 +74,8 @@ struct sc_config {
 	uint32_t socket_mode;
 	/* Optional group owning the unix sockets; "" = the daemon's. */
 	char socket_group[64];
-	/* Reserved: Prometheus endpoint http://host:port; "" = off. */
+	/* /metrics, /livez, /readyz (sidecar/metrics.c) on http://host:port;
+	 * "" = off. */
 	char metrics_url[SC_URL_MAX];
 	/* What decides "same host" between sidecars (GPU copies without the
 	 * network); "" = /etc/machine-id, else the hostname. */

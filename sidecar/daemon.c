@@ -40,6 +40,7 @@
 #include "proto/version.h"
 #include "sidecar/ctl_server.h"
 #include "sidecar/log.h"
+#include "sidecar/metrics.h"
 #include "sidecar/modules.h"
 #include "xfer/fabric.h"
 
@@ -391,6 +392,8 @@ int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
 		goto fail;
 	}
 	d->opened |= UP_ENGINES;
+	if ((rv = sc_metrics_start(d, &d->metrics, err, errlen)))
+		goto fail;
 
 	if ((rv = sc_ctl_server_start(d, &d->ctl, err, errlen)))
 		goto fail;
@@ -413,6 +416,8 @@ void sc_daemon_stop(struct sc_daemon *d)
 	atomic_store(&d->stopping, 1);
 	sc_ctl_server_stop(d->ctl);
 	d->ctl = NULL;
+	sc_metrics_stop(d->metrics);
+	d->metrics = NULL;
 	if (d->opened & UP_ENGINES)
 		sc_engines_stop(d);
 	if (d->opened & UP_PEERS)

@@ -14,7 +14,7 @@ BENCH_C := $(wildcard tests/bench/*.c)
 EXTRA_SRCS += $(TEST_C) $(GPU_C) $(BENCH_C)
 
 test_bin = $(patsubst tests/%.c,$(BUILD)/tests/%,$(1))
-PUBLIC_AREAS := client e2e gpu bench
+PUBLIC_AREAS := client e2e gpu bench ops
 # These test internal modules (ipc/cuda_ipc, xfer/cuda, xfer/store), which
 # the public library hides, so they link the core although their area is
 # public.
