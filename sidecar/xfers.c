@@ -348,9 +348,13 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	}
 	atomic_fetch_add(&d->counters.xfers_total, 1);
 	if (atomic_load(&d->draining)) {
+		sc_info("xfer %llu of %s (peer %u) refused: the sidecar is "
+		        "draining", (unsigned long long)v.hdr->xfer_id, s->name,
+		        v.hdr->peer);
 		report(s, v.hdr->xfer_id, KVF_EBUSY, 0,
 		       "sidecar is draining: new transfers are refused");
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_stats_xfer_done(&d->stats, v.hdr->op, 0, 0, KVF_EBUSY);
 		return;
 	}
 	if (sc_idmap_get(&sl->xfers, v.hdr->xfer_id)) {
@@ -410,10 +414,11 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	if (rc != 0) {
 		t->plan.nregions = t->plan.nmore = 0;
 		sc_plan_fini(&t->plan);
-		sc_info("xfer %llu of %s refused: %s",
-		        (unsigned long long)t->xfer_id, s->name, err);
+		sc_info("xfer %llu of %s (peer %u) refused: %s",
+		        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
 		report(s, t->xfer_id, rc, 0, err);
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
 		free(t);
 		return;
 	}
@@ -434,10 +439,11 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		sc_gpu_xfer_free(x, t);
 		release_regions(&t->plan);
 		sc_plan_fini(&t->plan);
-		sc_info("xfer %llu of %s refused: %s",
-		        (unsigned long long)t->xfer_id, s->name, err);
+		sc_info("xfer %llu of %s (peer %u) refused: %s",
+		        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
 		report(s, t->xfer_id, rc, 0, err);
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
 		free(t);
 		return;
 	}
