@@ -346,7 +346,7 @@ int sc_gpu_accept(struct sc_xfers *x, struct sc_xfer *t,
 	}
 	if (t->same_host) {
 		for (uint32_t i = 0; i < t->plan.nops; i++) {
-			if (!t->plan.ops[i].raddr) {
+			if (t->plan.ops[i].rdev < 0) {
 				sc_xfer_fail(t, KVF_EPEER,
 				             "remote GPU region %u was not "
 				             "imported (same-host handshake)",
@@ -428,8 +428,12 @@ static int same_host_step(struct sc_xfers *x, struct sc_xfer *t)
 		v[i].dst = t->op == KVF_WRITE ? remote : op->local;
 		v[i].src = t->op == KVF_WRITE ? op->local : remote;
 	}
-	rc = xfer_cuda_copy_start(g->cp, gx->dev, XFER_CUDA_D2D, v,
-	                          t->plan.nops, gx->event, &gx->batch);
+	/* Both engines' memory on one GPU: device-to-device; on two GPUs of
+	 * this host: a peer copy (NVLink or PCIe). */
+	rc = xfer_cuda_copy_start(g->cp, gx->dev,
+	                          t->plan.ops[0].rdev == gx->dev ? XFER_CUDA_D2D
+	                                                         : XFER_CUDA_PEER,
+	                          v, t->plan.nops, gx->event, &gx->batch);
 	free(v);
 	t->next_post = t->plan.nops;
 	if (rc != 0) {

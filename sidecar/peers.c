@@ -705,6 +705,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		struct sc_remote_region *rr = &regions[i];
 		rr->id = rd->region_id;
 		rr->kind = rd->mem_kind;
+		rr->cuda_device = -1; /* not imported */
 		rr->len = rd->length;
 		rr->addr = rd->remote_addr;
 		rr->key = rd->key;

@@ -78,7 +78,7 @@ static int push(struct sc_plan *p, const struct sc_region *l,
 		p->ops[p->nops++] = (struct sc_op){
 			local,  l->desc, n,       raddr,
 			r->key, r->id,   roff,    (uint8_t)l->kind,
-			(uint8_t)r->kind};
+			(uint8_t)r->kind, (int16_t)r->cuda_device};
 		local += n;
 		raddr += n;
 		roff += n;

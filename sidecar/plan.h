@@ -26,6 +26,7 @@ struct sc_op {
 	uint64_t roff;    /* offset in it */
 	uint8_t lkind;    /* enum xfer_mem of the local and remote regions */
 	uint8_t rkind;
+	int16_t rdev;     /* same host: the device of our import of it */
 };
 
 struct sc_plan_env {
