@@ -1,4 +1,4 @@
-/* Two sidecars, two engines: push and pull host KV bytes, notifications only after the bytes landed, and every bad segment refused by name. */
+/* Two sidecars, two engines, over tcp;ofi_rxm and shm: push and pull host KV bytes, notifications only after the bytes landed, and every bad segment refused by name. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,10 +45,10 @@ static void pattern(uint8_t *p, size_t n, uint32_t seed)
 	}
 }
 
-int main(void)
+static void run(const char *prov)
 {
 	struct tp_daemon a, b;
-	const char *const args[] = {"--provider", "tcp", NULL};
+	const char *const args[] = {"--provider", prov, NULL};
 	struct kvf_connect_opts oa = {0}, ob = {0};
 	kvf_client *pre = NULL, *dec = NULL;
 	uint8_t *pbuf, *dbuf, *want;
@@ -57,9 +57,10 @@ int main(void)
 	kvf_xfer x;
 	int n;
 
-	plan(35);
-	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
-	    tp_daemon_start(&b, "b", args, NULL) != 0)
+	diag("provider %s", prov);
+	if (tp_daemon_start(&a, prov, args, NULL) != 0 ||
+	    tp_daemon_start(&b, strcmp(prov, "tcp") ? "b-shm" : "b-tcp", args,
+	                    NULL) != 0)
 		bail("sidecars did not start");
 	oa.socket_path = a.engine_socket;
 	ob.socket_path = b.engine_socket;
@@ -168,5 +169,12 @@ int main(void)
 	   tp_daemon_stop(&b, SIGTERM, 5000) == 0,
 	   "both sidecars stop cleanly");
 	free(want);
+}
+
+int main(void)
+{
+	plan(70);
+	run("tcp");
+	run("shm");
 	return tap_exit_status();
 }
