@@ -18,7 +18,7 @@ PUBLIC_AREAS := client e2e gpu bench ops
 # These test internal modules (ipc/cuda_ipc, xfer/cuda, xfer/store), which
 # the public library hides, so they link the core although their area is
 # public.
-CORE_LINKED := gpu/cuda_% bench/cuda_% bench/store_%
+CORE_LINKED := gpu/cuda_% bench/cuda_% bench/store_% bench/plan_%
 
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
