@@ -327,6 +327,24 @@ static const struct sc_remote_region *lookup_remote(void *arg, uint32_t id)
 	return NULL;
 }
 
+/* End a transfer that was never started: report it and free it, with the
+ * region references its plan holds. */
+static void refuse(struct sc_xfers *x, struct sc_session *s,
+                   struct sc_xfer *t, int rc, const char *err)
+{
+	struct sc_daemon *d = x->d;
+
+	sc_gpu_xfer_free(x, t);
+	release_regions(&t->plan);
+	sc_plan_fini(&t->plan);
+	sc_info("xfer %llu of %s (peer %u) refused: %s",
+	        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
+	report(s, t->xfer_id, rc, 0, err);
+	atomic_fetch_add(&d->counters.xfers_failed, 1);
+	sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
+	free(t);
+}
+
 static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
                         const void *rec, uint32_t len)
 {
@@ -412,14 +430,9 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	pthread_mutex_unlock(&x->reg.lock);
 
 	if (rc != 0) {
+		/* Planning failed: no region references were taken. */
 		t->plan.nregions = t->plan.nmore = 0;
-		sc_plan_fini(&t->plan);
-		sc_info("xfer %llu of %s (peer %u) refused: %s",
-		        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
-		report(s, t->xfer_id, rc, 0, err);
-		atomic_fetch_add(&d->counters.xfers_failed, 1);
-		sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
-		free(t);
+		refuse(x, s, t, rc, err);
 		return;
 	}
 	/* GPU memory: same-host copies, or staged through host slots unless
@@ -436,15 +449,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		         "of GPU memory");
 	}
 	if (rc != 0) {
-		sc_gpu_xfer_free(x, t);
-		release_regions(&t->plan);
-		sc_plan_fini(&t->plan);
-		sc_info("xfer %llu of %s (peer %u) refused: %s",
-		        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
-		report(s, t->xfer_id, rc, 0, err);
-		atomic_fetch_add(&d->counters.xfers_failed, 1);
-		sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
-		free(t);
+		refuse(x, s, t, rc, err);
 		return;
 	}
 	sc_session_hold(s);
