@@ -40,3 +40,4 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 
 bench: all $(BENCHES)
 .PHONY: bench
+include tests/fuzz/fuzz.mk

@@ -1,0 +1,117 @@
+/*
+ * tests/fuzz/peer_req.c - libFuzzer target for sidecar-to-sidecar
+ * messages, both directions:
+ *   byte 0 even: the rest is a request to this sidecar's peer server, run
+ *                through the real handler of sidecar/peers.c (size limit,
+ *                unpack, version and provider checks, the engine lookup
+ *                and the region list of engine "decode", which has two
+ *                regions, one with a KV layout);
+ *   byte 0 odd:  the rest is a reply a remote sidecar sent us: unpacked
+ *                and checked as sc_peers_resolve checks it (body, version,
+ *                fabric address size), every region walked.
+ * The fabric is a stub (tests/fuzz/sidecar_stubs.h).
+ */
+#include "sidecar/peers.c"
+
+#include "tests/fuzz/sidecar_stubs.h"
+
+static struct sc_daemon daemon_;
+static struct sc_registry reg;
+static struct sc_peers peers_;
+
+static void setup(void)
+{
+	struct sc_session *s = calloc(1, sizeof *s);
+	struct sc_region *r;
+
+	fuzz_quiet_log();
+	sc_registry_init(&reg);
+	daemon_.registry = &reg;
+	daemon_.epoch = 42;
+	snprintf(daemon_.sidecar_id, sizeof daemon_.sidecar_id, "fuzz");
+	snprintf(daemon_.host_id, sizeof daemon_.host_id, "fuzz-host");
+	peers_.d = &daemon_;
+	pthread_mutex_init(&peers_.resolve_lock, NULL);
+	s->id = 1;
+	snprintf(s->name, sizeof s->name, "decode");
+	atomic_store(&s->refs, 1);
+	sc_idmap_put(&reg.sessions, 1, s);
+	for (uint32_t i = 1; i <= 2; i++) {
+		r = calloc(1, sizeof *r);
+		r->id = i;
+		r->session_id = 1;
+		r->len = (uint64_t)i << 20;
+		r->key = 0x1000 + i;
+		r->has_layout = i == 2;
+		r->layout = (struct kvf_layout){2, 4, 4096, 16384, 4096, 0};
+		atomic_store(&r->refs, 1);
+		sc_idmap_put(&reg.regions, i, r);
+		s->regions_count++;
+	}
+}
+
+static void server(const uint8_t *data, size_t size)
+{
+	Kvf__Peer__Reply *rep;
+	nng_msg *req, *out;
+
+	if (!(req = fuzz_msg(data, size)))
+		return;
+	out = handle(&peers_, req, (nng_pipe)NNG_PIPE_INITIALIZER);
+	nng_msg_free(req);
+	if (!out)
+		abort();
+	rep = kvf__peer__reply__unpack(NULL, nng_msg_len(out),
+	                               nng_msg_body(out));
+	if (!rep || rep->body_case == KVF__PEER__REPLY__BODY__NOT_SET)
+		abort();
+	if (rep->body_case == KVF__PEER__REPLY__BODY_ERROR &&
+	    (rep->error->code == 0 || rep->error->code >= KVF_ERR_COUNT))
+		abort();
+	kvf__peer__reply__free_unpacked(rep, NULL);
+	nng_msg_free(out);
+}
+
+static void client(const uint8_t *data, size_t size)
+{
+	Kvf__Peer__Reply *rep = kvf__peer__reply__unpack(NULL, size, data);
+	Kvf__Peer__HandshakeReply *hr;
+	uint64_t sum = 0;
+
+	if (!rep)
+		return;
+	if (rep->body_case == KVF__PEER__REPLY__BODY_ERROR) {
+		sum += strlen(rep->error->message) + rep->error->code;
+	} else if (rep->body_case == KVF__PEER__REPLY__BODY_HANDSHAKE) {
+		hr = rep->handshake;
+		sum += strlen(hr->sidecar_id) + strlen(hr->host_id) +
+		       strlen(hr->provider) + hr->auth.len;
+		if (hr->fabric_addr.len > 0 && hr->fabric_addr.len <= 256)
+			sum += hr->fabric_addr.data[hr->fabric_addr.len - 1];
+		for (size_t i = 0; i < hr->n_regions; i++) {
+			const Kvf__Peer__RegionDesc *rd = hr->regions[i];
+			sum += rd->region_id + rd->length + rd->key;
+			if (rd->layout)
+				sum += rd->layout->num_layers;
+		}
+	}
+	kvf__peer__reply__free_unpacked(rep, NULL);
+	(void)sum;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int init;
+
+	if (!init) {
+		setup();
+		init = 1;
+	}
+	if (size < 1)
+		return 0;
+	if (data[0] & 1)
+		client(data + 1, size - 1);
+	else
+		server(data + 1, size - 1);
+	return 0;
+}
