@@ -69,6 +69,7 @@ BINS :=
 TESTS :=
 GPU_TESTS :=
 BENCHES :=
+EXTRA_SRCS :=
 
 # Defined before the module.mk files: their rules expand it at once.
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -28,3 +28,4 @@ $(BUILD)/bin/kvferryctl: $(call obj,$(CTL_SRCS)) $(BUILD)/libkvfcore.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+EXTRA_SRCS += $(CTL_SRCS)

@@ -98,6 +98,7 @@ struct sc_peer {
 	_Atomic uint64_t rtt_ns;
 	_Atomic int healthy;
 	uint64_t last_ok_ns;
+	uint32_t misses; /* heartbeat thread only */
 };
 
 struct sc_registry {
@@ -112,6 +113,9 @@ struct sc_registry {
 	/* Bumped whenever the set of sessions changes, so the progress
 	 * thread refreshes its list without taking the lock every loop. */
 	_Atomic uint64_t generation;
+	/* Bumped whenever a peer's health changes, so the progress thread
+	 * fails transfers to a dead peer at once. */
+	_Atomic uint64_t peer_generation;
 };
 
 int sc_registry_init(struct sc_registry *r);

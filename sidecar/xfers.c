@@ -58,6 +58,7 @@ struct sc_xfer {
 	uint64_t xfer_id;
 	struct sc_session *sess;
 	uint32_t peer_id;
+	struct sc_peer *peer; /* peers live as long as the registry */
 	uint64_t fi_addr;
 	uint64_t remote_session;
 	uint64_t remote_epoch;
@@ -67,7 +68,7 @@ struct sc_xfer {
 	uint32_t inflight;
 	int status;
 	bool notify_sent;
-	bool done;
+	bool reported; /* its completion went to the engine already */
 	char msg[IPC_MSG_MAX];
 	uint64_t deadline_ns;
 	uint64_t start_ns;
@@ -108,6 +109,7 @@ struct sc_xfers {
 	struct sess_slot *slots;
 	uint32_t nslots, capslots;
 	uint64_t seen_generation;
+	uint64_t seen_peer_generation;
 	struct sc_xfer *active; /* transfers not yet finished, oldest first */
 	struct sc_xfer *active_tail;
 	struct xfer_ctx *ctxs;
@@ -226,16 +228,22 @@ static void release_regions(struct sc_plan *p)
 	p->nregions = p->nmore = 0;
 }
 
-/* The transfer is over once nothing of it is in flight: report it exactly
- * once and free it. */
-static void finish(struct sc_xfers *x, struct sc_xfer *t)
+/* Tell the engine how the transfer ended: exactly once per transfer. */
+static void report_now(struct sc_xfers *x, struct sc_xfer *t)
 {
 	struct sc_daemon *d = x->d;
-	struct sess_slot *sl = slot_of(x, t->sess);
 	uint64_t el_us = (sc_now_ns() - t->start_ns) / 1000;
 
+	if (t->reported)
+		return;
+	t->reported = true;
 	sc_stats_xfer_done(&d->stats, t->op, t->plan.bytes,
 	                   sc_now_ns() - t->start_ns, t->status);
+	if (t->peer)
+		atomic_fetch_add_explicit(t->status ? &t->peer->errors
+		                                    : &t->peer->bytes,
+		                          t->status ? 1 : t->plan.bytes,
+		                          memory_order_relaxed);
 	if (t->status == 0) {
 		atomic_fetch_add(&d->counters.bytes_total, t->plan.bytes);
 		sc_debug("xfer %llu of %s: done, %llu bytes in %llu us",
@@ -251,6 +259,19 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 	report(t->sess, t->xfer_id, t->status,
 	       t->status ? 0 : t->plan.bytes, t->status ? t->msg : NULL);
 	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
+}
+
+/*
+ * The transfer is over once nothing of it is in flight: report it (unless
+ * a deadline or a dead peer reported it earlier) and free it. Until then a
+ * reported transfer stays, holding its regions, so a late completion never
+ * refers to freed memory.
+ */
+static void finish(struct sc_xfers *x, struct sc_xfer *t)
+{
+	struct sess_slot *sl = slot_of(x, t->sess);
+
+	report_now(x, t);
 	if (sl)
 		sc_idmap_del(&sl->xfers, t->xfer_id);
 	t->sess->inflight--;
@@ -393,6 +414,11 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		rc = KVF_ENOENT;
 		snprintf(err, sizeof err, "peer %u is not resolved (call "
 		         "kvf_resolve_peer first)", t->peer_id);
+	} else if (!atomic_load(&peer->healthy)) {
+		rc = KVF_EPEER;
+		snprintf(err, sizeof err, "peer %u (engine %s at %.40s) is not "
+		         "answering heartbeats", t->peer_id, peer->engine,
+		         peer->url);
 	} else if (v.hdr->has_event) {
 		rc = KVF_ENOTSUP;
 		snprintf(err, sizeof err, "CUDA event ordering is not "
@@ -407,6 +433,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 				sc_region_hold(t->plan.regions[i]);
 			for (uint32_t i = 0; i < t->plan.nmore; i++)
 				sc_region_hold(t->plan.more_regions[i]);
+			t->peer = peer;
 			t->fi_addr = peer->fi_addr;
 			t->remote_session = peer->remote_session;
 			t->remote_epoch = peer->epoch;
@@ -624,16 +651,27 @@ static int poll_fabric(struct sc_xfers *x)
 /* ---- deadlines -------------------------------------------------------- */
 
 /*
- * A transfer past its deadline stops posting. If nothing of it is in
- * flight it ends now with KVF_ETIMEDOUT; otherwise it ends as soon as the
- * provider returns (or flushes) what is in flight, so no completion ever
- * refers to freed memory and the local region stays registered until then.
+ * A transfer past its deadline stops posting and is reported to the engine
+ * at once with KVF_ETIMEDOUT (or the error it already had), even when
+ * operations are still in flight to a peer that stopped answering; the
+ * transfer itself stays, holding its regions registered, until the
+ * provider returns those operations, so no completion ever refers to freed
+ * memory. The engine must treat the bytes the transfer was writing as
+ * undefined (kvferry.h).
  */
+static void expire(struct sc_xfers *x, struct sc_xfer *t)
+{
+	t->next_post = t->plan.nops;
+	if (t->inflight)
+		report_now(x, t);
+	advance(x, t);
+}
+
 static void check_deadlines(struct sc_xfers *x, uint64_t now)
 {
 	for (struct sc_xfer *t = x->active, *next; t; t = next) {
 		next = t->next;
-		if (now < t->deadline_ns)
+		if (now < t->deadline_ns || t->reported)
 			continue;
 		if (t->status == 0)
 			fail(t, KVF_ETIMEDOUT,
@@ -641,8 +679,34 @@ static void check_deadlines(struct sc_xfers *x, uint64_t now)
 			     "%u (%u in flight)",
 			     t->next_post - t->inflight, t->plan.nops, t->peer_id,
 			     t->inflight);
-		t->next_post = t->plan.nops;
-		advance(x, t);
+		expire(x, t);
+	}
+}
+
+/* A peer declared dead by the heartbeat thread: its transfers fail now. */
+static void check_peers(struct sc_xfers *x)
+{
+	uint64_t gen = atomic_load(&x->reg.peer_generation);
+
+	if (gen == x->seen_peer_generation)
+		return;
+	x->seen_peer_generation = gen;
+	for (struct sc_xfer *t = x->active, *next; t; t = next) {
+		struct sc_peer *p;
+		int healthy;
+		next = t->next;
+		if (t->reported)
+			continue;
+		pthread_mutex_lock(&x->reg.lock);
+		p = sc_idmap_get(&x->reg.peers, t->peer_id);
+		healthy = p ? atomic_load(&p->healthy) : 0;
+		pthread_mutex_unlock(&x->reg.lock);
+		if (healthy)
+			continue;
+		fail(t, KVF_EPEER, "peer %u stopped answering heartbeats (%u of "
+		     "%u operations done)", t->peer_id,
+		     t->next_post - t->inflight, t->plan.nops);
+		expire(x, t);
 	}
 }
 
@@ -850,6 +914,7 @@ static int turn(struct sc_xfers *x)
 	if (now - x->last_deadline_check > 1000000ull) {
 		x->last_deadline_check = now;
 		check_deadlines(x, now);
+		check_peers(x);
 	}
 	return work;
 }

@@ -3,7 +3,7 @@
 # only; gpu/ tests run under check-gpu; bench/ programs are not tests.
 TAP_SRCS := $(wildcard tests/tap/*.c)
 TAP_LIB := $(BUILD)/libtap.a
-EXTRA_SRCS := $(TAP_SRCS)
+EXTRA_SRCS += $(TAP_SRCS)
 
 TEST_AREAS := $(filter-out tap bench gpu fuzz,$(notdir $(wildcard tests/*)))
 TEST_C := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.c))
