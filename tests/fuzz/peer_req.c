@@ -9,15 +9,20 @@
  *   byte 0 odd:  the rest is a reply a remote sidecar sent us: unpacked
  *                and checked as sc_peers_resolve checks it (body, version,
  *                fabric address size), every region walked.
+ * Bit 1 of byte 0 turns on a shared secret on both sides (sidecar/auth.c):
+ * requests must then carry a valid MAC, replies are verified against one.
  * The fabric is a stub (tests/fuzz/sidecar_stubs.h).
  */
+#include <unistd.h>
+
 #include "sidecar/peers.c"
 
 #include "tests/fuzz/sidecar_stubs.h"
 
 static struct sc_daemon daemon_;
 static struct sc_registry reg;
-static struct sc_peers peers_;
+static struct sc_peers peers_, peers_auth;
+static struct sc_auth *auth;
 
 static void setup(void)
 {
@@ -32,6 +37,17 @@ static void setup(void)
 	snprintf(daemon_.host_id, sizeof daemon_.host_id, "fuzz-host");
 	peers_.d = &daemon_;
 	pthread_mutex_init(&peers_.resolve_lock, NULL);
+	{
+		char path[] = "/tmp/kvf-fuzz-secret-XXXXXX", err[300];
+		int fd = mkstemp(path);
+		if (fd < 0 || write(fd, "fuzzing secret 0123456789", 25) != 25 ||
+		    sc_auth_load(path, &auth, err, sizeof err) != 0)
+			abort();
+		close(fd);
+		unlink(path);
+		peers_auth = peers_;
+		peers_auth.auth = auth;
+	}
 	s->id = 1;
 	snprintf(s->name, sizeof s->name, "decode");
 	atomic_store(&s->refs, 1);
@@ -50,14 +66,14 @@ static void setup(void)
 	}
 }
 
-static void server(const uint8_t *data, size_t size)
+static void server(struct sc_peers *p, const uint8_t *data, size_t size)
 {
 	Kvf__Peer__Reply *rep;
 	nng_msg *req, *out;
 
 	if (!(req = fuzz_msg(data, size)))
 		return;
-	out = handle(&peers_, req, (nng_pipe)NNG_PIPE_INITIALIZER);
+	out = handle(p, req, (nng_pipe)NNG_PIPE_INITIALIZER);
 	nng_msg_free(req);
 	if (!out)
 		abort();
@@ -72,8 +88,10 @@ static void server(const uint8_t *data, size_t size)
 	nng_msg_free(out);
 }
 
-static void client(const uint8_t *data, size_t size)
+static void client(struct sc_auth *a, const uint8_t *data, size_t size)
 {
+	Kvf__Peer__Handshake h = KVF__PEER__HANDSHAKE__INIT;
+	char err[300];
 	Kvf__Peer__Reply *rep = kvf__peer__reply__unpack(NULL, size, data);
 	Kvf__Peer__HandshakeReply *hr;
 	uint64_t sum = 0;
@@ -84,6 +102,11 @@ static void client(const uint8_t *data, size_t size)
 		sum += strlen(rep->error->message) + rep->error->code;
 	} else if (rep->body_case == KVF__PEER__REPLY__BODY_HANDSHAKE) {
 		hr = rep->handshake;
+		h.engine_name = "decode";
+		h.nonce = 1;
+		if (sc_auth_verify_reply(a, &h, hr, err, sizeof err) != 0 &&
+		    !err[0])
+			abort();
 		sum += strlen(hr->sidecar_id) + strlen(hr->host_id) +
 		       strlen(hr->provider) + hr->auth.len;
 		if (hr->fabric_addr.len > 0 && hr->fabric_addr.len <= 256)
@@ -110,8 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (data[0] & 1)
-		client(data + 1, size - 1);
+		client(data[0] & 2 ? auth : NULL, data + 1, size - 1);
 	else
-		server(data + 1, size - 1);
+		server(data[0] & 2 ? &peers_auth : &peers_, data + 1, size - 1);
 	return 0;
 }
