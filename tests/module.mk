@@ -41,3 +41,4 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 bench: all $(BENCHES)
 .PHONY: bench
 include tests/fuzz/fuzz.mk
+include tests/faults/faults.mk
