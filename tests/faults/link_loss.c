@@ -222,9 +222,9 @@ int main(void)
 	/* Operations lost on the downed link may still be draining in the
 	 * provider; a stop waits for them (bounded). */
 	t0 = now_ms();
-	ok(tp_daemon_stop(&a, SIGTERM, 15000) == 0 &&
-	   tp_daemon_stop(&b, SIGTERM, 15000) == 0,
-	   "both sidecars stop (%ld ms)", now_ms() - t0);
+	int stopped = tp_daemon_stop(&a, SIGTERM, 15000) == 0 &&
+	              tp_daemon_stop(&b, SIGTERM, 15000) == 0;
+	ok(stopped, "both sidecars stop (%ld ms)", now_ms() - t0);
 	a.pid = b.pid = 0;
 	cleanup_ns();
 	return tap_exit_status();
