@@ -247,6 +247,61 @@ KVF_API int kvf_poll(kvf_client *c, struct kvf_event *evs, int max, int *n);
 KVF_API int kvf_wait(kvf_client *c, struct kvf_event *evs, int max,
                      int timeout_ms, int *n);
 
+/*
+ * The storage tier: a sidecar started with --store-dir keeps KV objects in
+ * files of a local directory, up to --store-capacity bytes (least recently
+ * used objects are evicted to make room). A save copies memory into a
+ * named object, replacing an object of that name once it is complete; a
+ * load copies an object back into memory, verifying every block's
+ * checksum. Like transfers, each accepted save or load yields exactly one
+ * KVF_EV_XFER_DONE event with the returned id and 0 or the error in its
+ * status and message: KVF_ENOENT (no such object), KVF_ECORRUPT (a block
+ * or header did not verify; the memory then holds what the file held),
+ * KVF_EINVAL (layout or size mismatch, bad name: names are 1..200 bytes
+ * of printable ASCII without '/', not starting with '.'), KVF_ENOSPC,
+ * KVF_EIO, KVF_ENOTSUP (the sidecar has no storage directory, or the
+ * region is GPU memory). The memory must not be touched until the event.
+ * Only host regions (kvf_alloc_host) can be saved and loaded for now.
+ *
+ * opts may be NULL; storage requests carry no tag or CUDA event
+ * (KVF_EINVAL when given) and have no deadline: they end when the disk
+ * is done. KVF_EAGAIN when the submission ring is full.
+ */
+
+/*
+ * Save blocks[0..nblocks) of region (every layer of each block of the
+ * region's layout) as object name. The region needs a layout.
+ */
+KVF_API int kvf_save_blocks(kvf_client *c, kvf_region region,
+                            const uint32_t *blocks, uint32_t nblocks,
+                            const char *name,
+                            const struct kvf_xfer_opts *opts, kvf_xfer *out);
+
+/*
+ * Load object name into blocks[0..nblocks) of region. The object must
+ * hold nblocks blocks saved from a layout with the same num_layers and
+ * block_bytes (the number of blocks, strides and offset may differ);
+ * otherwise KVF_EINVAL naming both layouts.
+ */
+KVF_API int kvf_load_blocks(kvf_client *c, kvf_region region,
+                            const uint32_t *blocks, uint32_t nblocks,
+                            const char *name,
+                            const struct kvf_xfer_opts *opts, kvf_xfer *out);
+
+/*
+ * Byte-range forms: n ranges of length bytes each, at offsets[i] in
+ * region (any region, with or without a layout). A load needs an object
+ * of n ranges of that length.
+ */
+KVF_API int kvf_save_bytes(kvf_client *c, kvf_region region,
+                           const uint64_t *offsets, uint32_t n,
+                           uint64_t length, const char *name,
+                           const struct kvf_xfer_opts *opts, kvf_xfer *out);
+KVF_API int kvf_load_bytes(kvf_client *c, kvf_region region,
+                           const uint64_t *offsets, uint32_t n,
+                           uint64_t length, const char *name,
+                           const struct kvf_xfer_opts *opts, kvf_xfer *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,15 @@
 
 static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_status,
+	&ctl_cmd_objects,
+	&ctl_cmd_engines,
+	&ctl_cmd_regions,
+	&ctl_cmd_peers,
+	&ctl_cmd_xfers,
+	&ctl_cmd_stats,
+	&ctl_cmd_drain,
+	&ctl_cmd_undrain,
+	&ctl_cmd_log_level,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -51,12 +60,13 @@ static void usage(FILE *f)
 		char lhs[64];
 		snprintf(lhs, sizeof(lhs), "%s %s", cmds[i]->name,
 		    cmds[i]->args);
-		fprintf(f, "  %-18s  %s\n", lhs, cmds[i]->help);
+		fprintf(f, "  %-30s  %s\n", lhs, cmds[i]->help);
 	}
 	fprintf(f,
 	    "\n"
 	    "Exit status: 0 ok, 1 usage error, 2 sidecar unreachable or no "
-	    "answer in time,\n3 the sidecar answered with an error.\n");
+	    "answer in time,\n3 the sidecar answered with an error, 4 drain "
+	    "timed out with transfers still in flight.\n");
 }
 
 void ctl_json_quote(FILE *f, const char *s)
@@ -85,23 +95,25 @@ void ctl_json_begin(struct ctl_json *j, FILE *f)
 	fputc('{', f);
 }
 
-static void key(struct ctl_json *j, const char *k)
+void ctl_json_key(struct ctl_json *j, const char *k)
 {
 	if (j->n++)
 		fputc(',', j->f);
+	if (!k)
+		return; /* an array element */
 	ctl_json_quote(j->f, k);
 	fputc(':', j->f);
 }
 
 void ctl_json_str(struct ctl_json *j, const char *k, const char *val)
 {
-	key(j, k);
+	ctl_json_key(j, k);
 	ctl_json_quote(j->f, val ? val : "");
 }
 
 void ctl_json_u64(struct ctl_json *j, const char *k, uint64_t val)
 {
-	key(j, k);
+	ctl_json_key(j, k);
 	fprintf(j->f, "%llu", (unsigned long long)val);
 }
 
@@ -213,6 +225,42 @@ unreachable:
 	return CTL_EXIT_UNREACHABLE;
 }
 
+int ctl_request(const struct ctl_conn *c, const char *name,
+                Kvf__Ctl__Request *req, Kvf__Ctl__Reply__BodyCase want,
+                Kvf__Ctl__Reply **out)
+{
+	Kvf__Ctl__Reply *rep = NULL;
+	char err[1024];
+	int rv;
+
+	req->proto_version = KVF_CTL_PROTO_VERSION;
+	if ((rv = call(c->url, c->timeout_ms, req, &rep, err,
+	         sizeof(err))) != 0) {
+		fprintf(stderr, "kvferryctl: %s\n", err);
+		return rv;
+	}
+	if (rep->proto_version != KVF_CTL_PROTO_VERSION) {
+		fprintf(stderr, "kvferryctl: the sidecar at %s speaks control "
+		    "protocol version %u, this kvferryctl (kvferry %s) speaks "
+		    "version %u\n", c->url, rep->proto_version,
+		    KVF_VERSION_STRING, KVF_CTL_PROTO_VERSION);
+	} else if (rep->body_case == KVF__CTL__REPLY__BODY_ERROR) {
+		const Kvf__Error *e = rep->error;
+		fprintf(stderr, "kvferryctl: %s: the sidecar at %s refused: %s "
+		    "(%s, code %u)\n", name, c->url, e->message,
+		    kvf_strerror((int)e->code), e->code);
+	} else if (rep->body_case != want) {
+		fprintf(stderr, "kvferryctl: %s: the sidecar at %s answered "
+		    "with reply kind %d, expected %d\n", name, c->url,
+		    (int)rep->body_case, (int)want);
+	} else {
+		*out = rep;
+		return CTL_EXIT_OK;
+	}
+	kvf__ctl__reply__free_unpacked(rep, NULL);
+	return CTL_EXIT_ERROR;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -228,6 +276,7 @@ int main(int argc, char **argv)
 	const char *url = getenv("KVFERRY_CONTROL_URL");
 	const char *env_to = getenv("KVFERRY_CTL_TIMEOUT_MS");
 	Kvf__Ctl__Reply *rep = NULL;
+	struct ctl_conn conn;
 	int timeout_ms = DEFAULT_TIMEOUT_MS, json = 0, c, rv;
 	char err[1024];
 
@@ -292,35 +341,24 @@ int main(int argc, char **argv)
 		    "ipc:///path or tcp://host:port\n", url);
 		return CTL_EXIT_USAGE;
 	}
-	req.proto_version = KVF_CTL_PROTO_VERSION;
+	conn.url = url;
+	conn.timeout_ms = timeout_ms;
+	conn.json = json;
+	/* Commands that talk more than once (stats, drain) run themselves. */
+	if (cmd->run) {
+		rv = cmd->run(&conn, argc - optind, argv + optind, stdout);
+		return rv == CTL_EXIT_OK && fflush(stdout) != 0 ?
+		    CTL_EXIT_ERROR : rv;
+	}
 	if ((rv = cmd->build(&req, argc - optind, argv + optind, err,
 	         sizeof(err))) != 0) {
 		fprintf(stderr, "kvferryctl: %s\n", err);
 		return rv;
 	}
-	if ((rv = call(url, timeout_ms, &req, &rep, err, sizeof(err))) != 0) {
-		fprintf(stderr, "kvferryctl: %s\n", err);
+	if ((rv = ctl_request(&conn, cmd->name, &req, cmd->reply, &rep)) != 0)
 		return rv;
-	}
-	rv = CTL_EXIT_ERROR;
-	if (rep->proto_version != KVF_CTL_PROTO_VERSION) {
-		fprintf(stderr, "kvferryctl: the sidecar at %s speaks control "
-		    "protocol version %u, this kvferryctl (kvferry %s) speaks "
-		    "version %u\n", url, rep->proto_version,
-		    KVF_VERSION_STRING, KVF_CTL_PROTO_VERSION);
-	} else if (rep->body_case == KVF__CTL__REPLY__BODY_ERROR) {
-		const Kvf__Error *e = rep->error;
-		fprintf(stderr, "kvferryctl: %s: the sidecar at %s refused: %s "
-		    "(%s, code %u)\n", cmd->name, url, e->message,
-		    kvf_strerror((int)e->code), e->code);
-	} else if (rep->body_case != cmd->reply) {
-		fprintf(stderr, "kvferryctl: %s: the sidecar at %s answered "
-		    "with reply kind %d, expected %d\n", cmd->name, url,
-		    (int)rep->body_case, (int)cmd->reply);
-	} else {
-		cmd->print(rep, json, stdout);
-		rv = fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
-	}
+	cmd->print(rep, json, stdout);
+	rv = fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
 	kvf__ctl__reply__free_unpacked(rep, NULL);
 	return rv;
 }

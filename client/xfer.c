@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "client/client_int.h"
+#include "ipc/cuda_ipc.h"
 #include "ipc/wire.h"
 
 static int check_opts(const struct kvf_xfer_opts *o)
@@ -22,9 +23,21 @@ static int check_opts(const struct kvf_xfer_opts *o)
 	if (o->tag_len && !o->tag)
 		return client_fail(KVF_EINVAL, "tag_len %u with a NULL tag",
 		                   o->tag_len);
-	if (o->cuda_event)
-		return client_fail(KVF_ENOTSUP,
-		                   "cuda_event: not supported by this build");
+	return 0;
+}
+
+/* Export the engine's CUDA event into the record (called before the ring
+ * lock is taken: it may call into CUDA). */
+static int export_event(const struct kvf_xfer_opts *o,
+                        struct ipc_cuda_event *ev)
+{
+	char err[200];
+	int rc;
+	if (!o || !o->cuda_event)
+		return 0;
+	rc = ipc_cuda_export_event(o->cuda_event, ev, err, sizeof err);
+	if (rc != 0)
+		return client_fail(rc, "cuda_event: %s", err);
 	return 0;
 }
 
@@ -34,6 +47,7 @@ static struct ipc_sub_xfer *begin(kvf_client *c, enum kvf_op op,
                                   kvf_peer peer, enum ipc_seg_mode mode,
                                   uint32_t nseg,
                                   const struct kvf_xfer_opts *o,
+                                  const struct ipc_cuda_event *ev,
                                   void **segs_out)
 {
 	uint32_t tag_len = o ? o->tag_len : 0;
@@ -53,8 +67,10 @@ static struct ipc_sub_xfer *begin(kvf_client *c, enum kvf_op op,
 	h->timeout_ms = o ? o->timeout_ms : 0;
 	h->local_region = 0;
 	h->remote_region = 0;
-	h->has_event = 0;
+	h->has_event = o && o->cuda_event ? 1 : 0;
 	h->pad = 0;
+	if (h->has_event)
+		memcpy(h->cuda_event, ev->handle, IPC_CUDA_EVENT_BYTES);
 	if (tag_len)
 		memcpy(h + 1, o->tag, tag_len);
 	*segs_out = (uint8_t *)(h + 1) + ((tag_len + 7u) & ~7u);
@@ -106,6 +122,7 @@ int kvf_submit(kvf_client *c, enum kvf_op op, kvf_peer peer,
                const struct kvf_xfer_opts *opts, kvf_xfer *out)
 {
 	struct ipc_sub_xfer *h;
+	struct ipc_cuda_event ev;
 	void *dst;
 	int rc;
 
@@ -113,8 +130,10 @@ int kvf_submit(kvf_client *c, enum kvf_op op, kvf_peer peer,
 		return rc;
 	if (!segs)
 		return client_fail(KVF_EINVAL, "NULL segment list");
+	if ((rc = export_event(opts, &ev)) != 0)
+		return rc;
 	pthread_mutex_lock(&c->sub_lock);
-	h = begin(c, op, peer, IPC_SEG_BYTES, nseg, opts, &dst);
+	h = begin(c, op, peer, IPC_SEG_BYTES, nseg, opts, &ev, &dst);
 	if (!h)
 		return ring_full(c, nseg, sizeof *segs);
 	memcpy(dst, segs, (size_t)nseg * sizeof *segs);
@@ -129,14 +148,18 @@ int kvf_submit_blocks(kvf_client *c, enum kvf_op op, kvf_peer peer,
 {
 	struct ipc_sub_xfer *h;
 	struct ipc_block_pair *p;
+	struct ipc_cuda_event ev;
 	int rc;
 
 	if ((rc = check_common(c, op, nblocks, opts)) != 0)
 		return rc;
 	if (!local_blocks || !remote_blocks)
 		return client_fail(KVF_EINVAL, "NULL block list");
+	if ((rc = export_event(opts, &ev)) != 0)
+		return rc;
 	pthread_mutex_lock(&c->sub_lock);
-	h = begin(c, op, peer, IPC_SEG_BLOCKS, nblocks, opts, (void **)&p);
+	h = begin(c, op, peer, IPC_SEG_BLOCKS, nblocks, opts, &ev,
+	          (void **)&p);
 	if (!h)
 		return ring_full(c, nblocks, sizeof *p);
 	h->local_region = local_region;

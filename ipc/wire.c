@@ -131,3 +131,73 @@ int ipc_wire_parse_xfer(const void *rec, size_t len,
 	view->pairs = h->mode == IPC_SEG_BLOCKS ? (const void *)after : NULL;
 	return 0;
 }
+
+size_t ipc_sub_store_size(uint32_t name_len, enum ipc_store_mode mode,
+                          uint32_t count)
+{
+	size_t each = mode == IPC_STORE_BYTES ? sizeof(uint64_t)
+	                                      : sizeof(uint32_t);
+	return sizeof(struct ipc_sub_store) + align_up(name_len, 8) +
+	       (size_t)count * each;
+}
+
+int ipc_wire_parse_store(const void *rec, size_t len,
+                         struct ipc_store_view *view, char *err,
+                         size_t errlen)
+{
+	const struct ipc_sub_store *h = rec;
+	const uint8_t *after;
+	unsigned long long id;
+
+	if (len < sizeof *h) {
+		snprintf(err, errlen, "storage record: %zu bytes, shorter than "
+		         "its header (%zu)", len, sizeof *h);
+		return KVF_EPROTO;
+	}
+	id = (unsigned long long)h->xfer_id;
+	if (h->op != IPC_STORE_SAVE && h->op != IPC_STORE_LOAD) {
+		snprintf(err, errlen, "storage request %llu: unknown op %u", id,
+		         h->op);
+		return KVF_EPROTO;
+	}
+	if (h->mode != IPC_STORE_BLOCKS && h->mode != IPC_STORE_BYTES) {
+		snprintf(err, errlen, "storage request %llu: unknown mode %u",
+		         id, h->mode);
+		return KVF_EPROTO;
+	}
+	if (h->name_len == 0 || h->name_len > IPC_STORE_NAME_MAX) {
+		snprintf(err, errlen, "storage request %llu: object name of %u "
+		         "bytes (want 1..%u)", id, h->name_len,
+		         IPC_STORE_NAME_MAX);
+		return KVF_EPROTO;
+	}
+	if (h->count == 0 || h->count > IPC_MAX_SEGS) {
+		snprintf(err, errlen, "storage request %llu: %u entries (want "
+		         "1..%u)", id, h->count, IPC_MAX_SEGS);
+		return KVF_EPROTO;
+	}
+	if (h->mode == IPC_STORE_BYTES && h->range_len == 0) {
+		snprintf(err, errlen, "storage request %llu: byte ranges of "
+		         "length 0", id);
+		return KVF_EPROTO;
+	}
+	if (ipc_sub_store_size(h->name_len, h->mode, h->count) != len) {
+		snprintf(err, errlen, "storage request %llu: record is %zu "
+		         "bytes, its counts say %zu", id, len,
+		         ipc_sub_store_size(h->name_len, h->mode, h->count));
+		return KVF_EPROTO;
+	}
+	after = (const uint8_t *)(h + 1);
+	if (memchr(after, 0, h->name_len)) {
+		snprintf(err, errlen, "storage request %llu: object name holds "
+		         "a NUL byte", id);
+		return KVF_EPROTO;
+	}
+	view->hdr = h;
+	memcpy(view->name, after, h->name_len);
+	view->name[h->name_len] = 0;
+	after += align_up(h->name_len, 8);
+	view->blocks = h->mode == IPC_STORE_BLOCKS ? (const void *)after : NULL;
+	view->offsets = h->mode == IPC_STORE_BYTES ? (const void *)after : NULL;
+	return 0;
+}

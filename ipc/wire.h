@@ -84,6 +84,36 @@ struct ipc_sub_cancel {
 	uint64_t xfer_id;
 };
 
+/*
+ * IPC_SUB_STORE: save a region's blocks (or equal byte ranges) as a named
+ * object of the sidecar's storage tier, or load one back into them.
+ * Followed by name_len bytes of name padded to 8, then count u32 block ids
+ * (IPC_STORE_BLOCKS: every layer of each block of the region's layout) or
+ * count u64 byte offsets (IPC_STORE_BYTES: ranges of range_len bytes).
+ */
+enum ipc_store_op {
+	IPC_STORE_SAVE = 1,
+	IPC_STORE_LOAD = 2,
+};
+
+enum ipc_store_mode {
+	IPC_STORE_BLOCKS = 0,
+	IPC_STORE_BYTES = 1,
+};
+
+#define IPC_STORE_NAME_MAX 200u
+
+struct ipc_sub_store {
+	uint64_t xfer_id;
+	uint8_t op;   /* enum ipc_store_op */
+	uint8_t mode; /* enum ipc_store_mode */
+	uint16_t name_len;
+	uint32_t region;
+	uint32_t count;
+	uint32_t pad;
+	uint64_t range_len; /* IPC_STORE_BYTES */
+};
+
 #define IPC_MSG_MAX 160
 
 struct ipc_comp_done {
@@ -122,5 +152,28 @@ struct ipc_xfer_view {
 int ipc_wire_parse_xfer(const void *rec, size_t len,
                         struct ipc_xfer_view *view, char *err,
                         size_t errlen);
+
+/* Bytes of an IPC_SUB_STORE record with these counts. */
+size_t ipc_sub_store_size(uint32_t name_len, enum ipc_store_mode mode,
+                          uint32_t count);
+
+/* A validated view into a copied-out storage record. */
+struct ipc_store_view {
+	const struct ipc_sub_store *hdr;
+	char name[IPC_STORE_NAME_MAX + 1]; /* NUL-terminated copy */
+	const uint32_t *blocks;            /* IPC_STORE_BLOCKS */
+	const uint64_t *offsets;           /* IPC_STORE_BYTES */
+};
+
+/*
+ * Check that rec (len bytes, 8-byte aligned) is a well-formed storage
+ * record: known op and mode, a name of 1..IPC_STORE_NAME_MAX bytes without
+ * NUL, 1..IPC_MAX_SEGS entries, a non-zero range length for byte ranges,
+ * and a length that matches the counts exactly. KVF_EPROTO with a reason
+ * otherwise. Block ids and offsets are checked by the sidecar.
+ */
+int ipc_wire_parse_store(const void *rec, size_t len,
+                         struct ipc_store_view *view, char *err,
+                         size_t errlen);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "client/kvferry.h"
 #include "proto/version.h"
+#include "xfer/store.h"
 
 typedef const char *(*setter_fn)(struct sc_config *c, const char *v,
                                  char *why, size_t whylen);
@@ -337,6 +338,94 @@ static const char *set_metrics_url(struct sc_config *c, const char *v,
 	    whylen);
 }
 
+static const char *set_host_id(struct sc_config *c, const char *v,
+                               char *why, size_t whylen)
+{
+	for (const char *p = v; *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return "must be printable without spaces";
+	return copy_str(c->host_id, sizeof(c->host_id), v, why, whylen);
+}
+
+static const char *set_store_dir(struct sc_config *c, const char *v,
+                                 char *why, size_t whylen)
+{
+	/* Whether it exists and is writable is checked at start-up, where
+	 * the store locks it. */
+	if (v[0] != '\0' && strlen(v) >= PATH_MAX - 16)
+		return "path too long";
+	return copy_str(c->store_dir, sizeof(c->store_dir), v, why, whylen);
+}
+
+static const char *set_store_capacity(struct sc_config *c, const char *v,
+                                      char *why, size_t whylen)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	if (v[0] < '0' || v[0] > '9')
+		return "must be a number of bytes, optionally with a K, M, G "
+		       "or T suffix (powers of 1024), e.g. 200G; 0 = no limit";
+	n = strtoull(v, &end, 10);
+	if (*end && (u = strchr(units, end[0] & ~0x20)) != NULL) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (end[0] == 'i' && end[1] == 'B')
+			end += 2;
+		else if (end[0] == 'B')
+			end++;
+	}
+	if (*end != '\0' || errno)
+		return "must be a number of bytes, optionally with a K, M, G "
+		       "or T suffix (powers of 1024), e.g. 200G; 0 = no limit";
+	if (shift && n > (UINT64_MAX >> shift))
+		return "too large";
+	c->store_capacity = (uint64_t)n << shift;
+	return NULL;
+}
+
+static const char *set_store_queue_depth(struct sc_config *c, const char *v,
+                                         char *why, size_t whylen)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	if (v[0] < '0' || v[0] > '9')
+		return "must be a whole number in 1..4096";
+	n = strtoul(v, &end, 10);
+	if (*end != '\0' || errno || n < 1 || n > 4096)
+		return "must be a whole number in 1..4096";
+	c->store_queue_depth = (uint32_t)n;
+	return NULL;
+}
+
+static const char *set_store_direct(struct sc_config *c, const char *v,
+                                    char *why, size_t whylen)
+{
+	int m = xfer_store_direct_parse(v);
+
+	if (m < 0)
+		return "must be auto, on or off";
+	c->store_direct = m;
+	return NULL;
+}
+
+static const char *set_store_fsync(struct sc_config *c, const char *v,
+                                   char *why, size_t whylen)
+{
+	int m = xfer_store_sync_parse(v);
+
+	if (m < 0)
+		return "must be none, data or full";
+	c->store_fsync = m;
+	return NULL;
+}
+
 static const struct opt opts[SC_OPT_COUNT] = {
 	{ SC_OPT_ENGINE_SOCKET, "--engine-socket", "KVFERRY_ENGINE_SOCKET",
 	    "PATH", "/run/kvferry/engine.sock",
@@ -383,8 +472,35 @@ static const struct opt opts[SC_OPT_COUNT] = {
 	    "GROUP", "", "group owning the unix sockets (default: ours)",
 	    set_socket_group },
 	{ SC_OPT_METRICS_URL, "--metrics-url", "KVFERRY_METRICS_URL", "URL",
-	    "", "reserved: Prometheus endpoint http://host:port (default: off)",
+	    "", "/metrics, /livez, /readyz on http://host:port (default: off)",
 	    set_metrics_url },
+	{ SC_OPT_HOST_ID, "--host-id", "KVFERRY_HOST_ID", "ID", "",
+	    "sidecars with equal host ids copy GPU memory directly "
+	    "(default: /etc/machine-id)",
+	    set_host_id },
+	{ SC_OPT_STORE_DIR, "--store-dir", "KVFERRY_STORE_DIR", "DIR", "",
+	    "directory of the KV storage tier (saved KV objects); default: "
+	    "storage off",
+	    set_store_dir },
+	{ SC_OPT_STORE_CAPACITY, "--store-capacity", "KVFERRY_STORE_CAPACITY",
+	    "BYTES", "0",
+	    "bytes of stored objects kept before the least recently used are "
+	    "evicted; K, M, G, T suffixes; 0 = no limit",
+	    set_store_capacity },
+	{ SC_OPT_STORE_QUEUE_DEPTH, "--store-queue-depth",
+	    "KVFERRY_STORE_QUEUE_DEPTH", "N", "64",
+	    "storage I/Os in flight (io_uring queue depth), 1..4096",
+	    set_store_queue_depth },
+	{ SC_OPT_STORE_DIRECT, "--store-direct", "KVFERRY_STORE_DIRECT",
+	    "MODE", "auto",
+	    "O_DIRECT for aligned blocks: auto (when the filesystem takes "
+	    "it), on or off",
+	    set_store_direct },
+	{ SC_OPT_STORE_FSYNC, "--store-fsync", "KVFERRY_STORE_FSYNC", "MODE",
+	    "none",
+	    "durability of a save: none, data (fdatasync) or full (fsync, "
+	    "rename, fsync of the directory)",
+	    set_store_fsync },
 };
 
 static int apply(struct sc_config *c, const struct opt *o, const char *v,

@@ -35,6 +35,12 @@ enum sc_opt {
 	SC_OPT_SOCKET_MODE,
 	SC_OPT_SOCKET_GROUP,
 	SC_OPT_METRICS_URL,
+	SC_OPT_HOST_ID,
+	SC_OPT_STORE_DIR,
+	SC_OPT_STORE_CAPACITY,
+	SC_OPT_STORE_QUEUE_DEPTH,
+	SC_OPT_STORE_DIRECT,
+	SC_OPT_STORE_FSYNC,
 	SC_OPT_COUNT
 };
 
@@ -68,8 +74,21 @@ struct sc_config {
 	uint32_t socket_mode;
 	/* Optional group owning the unix sockets; "" = the daemon's. */
 	char socket_group[64];
-	/* Reserved: Prometheus endpoint http://host:port; "" = off. */
+	/* /metrics, /livez, /readyz (sidecar/metrics.c) on http://host:port;
+	 * "" = off. */
 	char metrics_url[SC_URL_MAX];
+	/* What decides "same host" between sidecars (GPU copies without the
+	 * network); "" = /etc/machine-id, else the hostname. */
+	char host_id[80];
+	/* KV storage tier (sidecar/store_ops.c): the directory of stored
+	 * objects, "" = storage off; bytes kept before least-recently-used
+	 * objects are evicted, 0 = no limit but the filesystem's; I/Os in
+	 * flight; enum xfer_store_direct and enum xfer_store_sync values. */
+	char store_dir[4096];
+	uint64_t store_capacity;
+	uint32_t store_queue_depth;
+	int store_direct;
+	int store_fsync;
 
 	/* Where each value came from: "--flag", "KVFERRY_VAR" or "default
 	 * --flag"; for messages. */

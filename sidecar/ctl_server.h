@@ -36,6 +36,12 @@ int sc_ctl_register(Kvf__Ctl__Request__BodyCase body, sc_ctl_fn fn);
 
 /* Register the handlers in sidecar/ctl_*.c (status, ...). */
 void sc_ctl_builtin_register(void);
+/* Each command group's part of it: engines, regions, peers
+ * (ctl_tables.c); xfers, drain (ctl_xfers.c); stats, log-level
+ * (ctl_stats.c). */
+void sc_ctl_tables_register(void);
+void sc_ctl_xfers_register(void);
+void sc_ctl_stats_register(void);
 
 /* strdup for reply fields; NULL (packed as "") when out of memory. */
 char *sc_ctl_strdup(const char *s);

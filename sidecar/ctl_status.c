@@ -55,4 +55,7 @@ static int status(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 void sc_ctl_builtin_register(void)
 {
 	sc_ctl_register(KVF__CTL__REQUEST__BODY_STATUS, status);
+	sc_ctl_tables_register();
+	sc_ctl_xfers_register();
+	sc_ctl_stats_register();
 }

@@ -40,6 +40,7 @@
 #include "proto/version.h"
 #include "sidecar/ctl_server.h"
 #include "sidecar/log.h"
+#include "sidecar/metrics.h"
 #include "sidecar/modules.h"
 #include "xfer/fabric.h"
 
@@ -84,7 +85,9 @@ static void make_ids(struct sc_daemon *d)
 		snprintf(d->sidecar_id + 2 * i, 3, "%02x", rnd[i]);
 
 	d->host_id[0] = '\0';
-	if ((f = fopen("/etc/machine-id", "r")) != NULL) {
+	if (d->cfg.host_id[0])
+		snprintf(d->host_id, sizeof(d->host_id), "%s", d->cfg.host_id);
+	else if ((f = fopen("/etc/machine-id", "r")) != NULL) {
 		if (fgets(d->host_id, sizeof(d->host_id), f))
 			d->host_id[strcspn(d->host_id, "\r\n")] = '\0';
 		fclose(f);
@@ -281,7 +284,13 @@ static int open_fabric(struct sc_daemon *d, char *err, size_t errlen)
 
 	fc.provider = d->cfg.provider;
 	fc.node = d->cfg.fabric_addr[0] ? d->cfg.fabric_addr : NULL;
-	fc.want_hmem = true;
+	/* GPUDirect (FI_HMEM with CUDA) is asked of providers that can have
+	 * it (efa, verbs). tcp has none, and shm grants FI_HMEM even in
+	 * builds without CUDA (Debian's), then fails to register; both stage
+	 * GPU memory instead. */
+	fc.want_hmem = !(strncmp(d->cfg.provider, "tcp", 3) == 0 ||
+	                 strcmp(d->cfg.provider, "shm") == 0 ||
+	                 strcmp(d->cfg.provider, "sockets") == 0);
 	why[0] = '\0';
 	rv = xfer_fabric_open(&fc, &d->fabric, why, sizeof(why));
 	if (rv == 0)
@@ -383,6 +392,8 @@ int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
 		goto fail;
 	}
 	d->opened |= UP_ENGINES;
+	if ((rv = sc_metrics_start(d, &d->metrics, err, errlen)))
+		goto fail;
 
 	if ((rv = sc_ctl_server_start(d, &d->ctl, err, errlen)))
 		goto fail;
@@ -405,6 +416,8 @@ void sc_daemon_stop(struct sc_daemon *d)
 	atomic_store(&d->stopping, 1);
 	sc_ctl_server_stop(d->ctl);
 	d->ctl = NULL;
+	sc_metrics_stop(d->metrics);
+	d->metrics = NULL;
 	if (d->opened & UP_ENGINES)
 		sc_engines_stop(d);
 	if (d->opened & UP_PEERS)

@@ -20,6 +20,7 @@ struct sc_peers;
 struct sc_xfers;
 struct sc_registry;
 struct sc_ctl_server;
+struct sc_metrics;
 
 struct sc_counters {
 	_Atomic uint64_t engines;
@@ -59,6 +60,7 @@ struct sc_daemon {
 
 	/* Owned by sidecar/daemon.c. */
 	struct sc_ctl_server *ctl;
+	struct sc_metrics *metrics; /* sidecar/metrics.c */
 	int engine_lock_fd;  /* flock on <engine_socket>.lock, or -1 */
 	int ctl_lock_fd;     /* flock on <control ipc path>.lock, or -1 */
 	unsigned opened;     /* which of the above are up, for stop */

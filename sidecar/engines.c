@@ -237,6 +237,7 @@ static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
 	}
 	atomic_store(&r->refs, 1);
 	r->d = d;
+	r->cuda_device = -1;
 	r->session_id = s->id;
 	r->len = m->length;
 	if (m->layout) {
@@ -263,9 +264,12 @@ static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
 		rc = KVF_EINVAL;
 		snprintf(err, sizeof err, "unknown memory kind %d", m->kind);
 	}
-	if (rc == 0)
-		rc = xfer_mr_reg(d->fabric, r->base, r->len, r->kind, -1, r->id,
-		                 &r->mr);
+	/* Host memory always goes to the fabric; GPU memory only when the
+	 * provider registers it (GPUDirect), else it is staged. */
+	if (rc == 0 && (r->kind == XFER_MEM_HOST ||
+	                xfer_fabric_info(d->fabric)->hmem_cuda))
+		rc = xfer_mr_reg(d->fabric, r->base, r->len, r->kind,
+		                 r->cuda_device, r->id, &r->mr);
 	if (rc != 0 && !err[0])
 		snprintf(err, sizeof err, "fabric registration failed");
 	if (rc != 0) {
@@ -274,9 +278,11 @@ static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
 		sc_region_rele(r);
 		goto done;
 	}
-	r->desc = xfer_mr_desc(r->mr);
-	r->key = xfer_mr_key(r->mr);
-	r->remote_base = xfer_mr_remote_base(r->mr);
+	if (r->mr) {
+		r->desc = xfer_mr_desc(r->mr);
+		r->key = xfer_mr_key(r->mr);
+		r->remote_base = xfer_mr_remote_base(r->mr);
+	}
 
 	pthread_mutex_lock(&reg->lock);
 	if (atomic_load(&s->closing)) {

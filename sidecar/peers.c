@@ -30,6 +30,7 @@
 #include "proto/version.h"
 #include "sidecar/auth.h"
 #include "sidecar/daemon.h"
+#include "sidecar/gpu_path.h"
 #include "sidecar/log.h"
 #include "sidecar/modules.h"
 #include "sidecar/registry.h"
@@ -64,6 +65,10 @@ struct sc_peers {
 };
 
 /* ---- server ------------------------------------------------------------ */
+
+static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
+                          uint64_t epoch, const ProtobufCBinaryData *addr,
+                          uint64_t *fi_addr);
 
 static nng_msg *pack_reply(const Kvf__Peer__Reply *r)
 {
@@ -110,6 +115,8 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	uint8_t mac[SC_SHA256_LEN];
 	char aerr[256];
 	nng_msg *out;
+	bool same_host = strcmp(h->host_id, d->host_id) == 0;
+	uint64_t caller_addr;
 
 	/* Keys go only to a sidecar that proves the shared secret. */
 	if (sc_auth_verify_handshake(p->auth, h, aerr, sizeof aerr) != 0)
@@ -126,7 +133,21 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 		                   "they cannot reach each other",
 		                   h->sidecar_id, h->provider, fi->provider);
 
+	if (h->fabric_addr.len == 0 || h->fabric_addr.len > 256)
+		return error_reply(KVF_EPROTO,
+		                   "handshake from %s carries a fabric address "
+		                   "of %zu bytes",
+		                   h->sidecar_id, h->fabric_addr.len);
 	pthread_mutex_lock(&reg->lock);
+	/* The caller's address, so that staged chunks can be read back from
+	 * its slots and answered. */
+	if (fabric_addr_of(d, h->sidecar_id, h->epoch, &h->fabric_addr,
+	                   &caller_addr) != 0) {
+		pthread_mutex_unlock(&reg->lock);
+		return error_reply(KVF_EFABRIC,
+		                   "fi_av_insert of %s's fabric address failed",
+		                   h->sidecar_id);
+	}
 	s = sc_registry_session_by_name(reg, h->engine_name);
 	if (!s) {
 		pthread_mutex_unlock(&reg->lock);
@@ -149,6 +170,15 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 		rd->remote_addr = rg->remote_base;
 		rd->key = rg->key;
 		rd->mem_kind = rg->kind;
+		if (rg->kind == XFER_MEM_CUDA && same_host) {
+			/* Only a sidecar on this host can use the handle. */
+			rd->cuda_ipc_handle.data = rg->cuda_mem.handle;
+			rd->cuda_ipc_handle.len = IPC_CUDA_HANDLE_LEN;
+			rd->cuda_device_uuid.data = rg->cuda_mem.uuid;
+			rd->cuda_device_uuid.len = IPC_CUDA_UUID_LEN;
+			rd->cuda_offset = rg->cuda_mem.offset;
+			rd->cuda_alloc_length = rg->cuda_mem.alloc_len;
+		}
 		if (rg->has_layout) {
 			Kvf__KvLayout *l = &layouts[n];
 			kvf__kv_layout__init(l);
@@ -577,6 +607,42 @@ static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
 	return rc;
 }
 
+/* Same host: import the remote engine's GPU memory so the progress thread
+ * can copy into it directly. A failure leaves the region reachable only
+ * through the fabric (staged), and is logged. */
+static void import_remote(struct sc_daemon *d, const Kvf__Peer__RegionDesc *rd,
+                          struct sc_remote_region *rr)
+{
+	struct ipc_cuda_mem m;
+	char err[200];
+
+	memset(&m, 0, sizeof m);
+	memcpy(m.handle, rd->cuda_ipc_handle.data, IPC_CUDA_HANDLE_LEN);
+	memcpy(m.uuid, rd->cuda_device_uuid.data, IPC_CUDA_UUID_LEN);
+	m.offset = rd->cuda_offset;
+	m.alloc_len = rd->cuda_alloc_length;
+	m.len = rd->length;
+	m.device = -1;
+	if (sc_gpu_hold_import(d, &m, &rr->import, &rr->dptr, &rr->cuda_device,
+	                       err, sizeof err) != 0) {
+		sc_warn("peer region %u on this host: import failed: %s",
+		        rr->id, err);
+		return;
+	}
+	rr->addr = (uint64_t)(uintptr_t)rr->dptr;
+}
+
+void sc_peer_regions_free(struct sc_daemon *d, struct sc_remote_region *v,
+                          uint32_t n)
+{
+	if (!v)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i].import)
+			sc_gpu_rele_import(d, v[i].import);
+	free(v);
+}
+
 static struct sc_peer *find_peer(struct sc_registry *reg, const char *url,
                                  const char *engine)
 {
@@ -602,8 +668,9 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	Kvf__Peer__Reply *rep = NULL;
 	Kvf__Peer__HandshakeReply *hr;
 	struct sc_remote_region *regions = NULL, *old;
+	uint32_t nold;
 	struct sc_peer *p;
-	bool fresh = false;
+	bool fresh = false, same_host;
 	int rc;
 
 	if (strlen(url) >= sizeof p->url || strlen(engine_name) >= KVF_MAX_NAME ||
@@ -625,6 +692,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	h.fabric_addr.data = (uint8_t *)fi->addr;
 	h.fabric_addr.len = fi->addr_len;
 	h.engine_name = (char *)engine_name;
+	h.epoch = d->epoch;
 	sc_auth_sign_handshake(ps->auth, &h, mac);
 	req.body_case = KVF__PEER__REQUEST__BODY_HANDSHAKE;
 	req.handshake = &h;
@@ -651,6 +719,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		rc = KVF_EPROTO;
 		goto out;
 	}
+	same_host = strcmp(hr->host_id, d->host_id) == 0;
 	regions = calloc(hr->n_regions + 1, sizeof *regions);
 	if (!regions) {
 		rc = KVF_ENOMEM;
@@ -662,6 +731,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		struct sc_remote_region *rr = &regions[i];
 		rr->id = rd->region_id;
 		rr->kind = rd->mem_kind;
+		rr->cuda_device = -1; /* not imported */
 		rr->len = rd->length;
 		rr->addr = rd->remote_addr;
 		rr->key = rd->key;
@@ -672,6 +742,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 				rd->layout->block_bytes,  rd->layout->layer_stride,
 				rd->layout->block_stride, rd->layout->offset};
 		}
+		if (same_host && rr->kind == XFER_MEM_CUDA &&
+		    rd->cuda_ipc_handle.len == IPC_CUDA_HANDLE_LEN &&
+		    rd->cuda_device_uuid.len == IPC_CUDA_UUID_LEN)
+			import_remote(d, rd, rr);
 	}
 
 	pthread_mutex_lock(&ps->resolve_lock);
@@ -717,8 +791,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	p->epoch = hr->epoch;
 	p->remote_session = hr->engine_session_id;
 	old = p->regions;
+	nold = p->nregions;
 	p->regions = regions;
 	p->nregions = (uint32_t)hr->n_regions;
+	p->same_host = same_host;
 	regions = NULL;
 	atomic_store(&p->healthy, 1);
 	p->last_ok_ns = sc_now_ns();
@@ -727,7 +803,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	pthread_mutex_unlock(&ps->resolve_lock);
 	/* The progress thread reads regions under the lock, so the old array
 	 * is unused now. */
-	free(old);
+	sc_peer_regions_free(d, old, nold);
 	if (fresh)
 		atomic_fetch_add(&d->counters.peers, 1);
 	snprintf(path, pathlen, "%s",
@@ -737,7 +813,8 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	        engine_name, url, hr->sidecar_id, hr->n_regions);
 	rc = 0;
 out:
-	free(regions);
+	if (regions)
+		sc_peer_regions_free(d, regions, (uint32_t)hr->n_regions);
 	if (rep)
 		kvf__peer__reply__free_unpacked(rep, NULL);
 	return rc;

@@ -26,4 +26,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
                      uint32_t *peer_id, char *path, size_t pathlen,
                      char *err, size_t errlen);
 
+struct sc_remote_region;
+
+/* Free a peer's region array, releasing same-host GPU imports. */
+void sc_peer_regions_free(struct sc_daemon *d, struct sc_remote_region *v,
+                          uint32_t n);
+
 #endif

@@ -47,13 +47,19 @@ static int touch(struct sc_plan *p, struct sc_region *r)
 	return 0;
 }
 
-static int push(struct sc_plan *p, uint8_t *local, void *desc, uint64_t len,
-                uint64_t raddr, uint64_t rkey, uint64_t max_op)
+static int push(struct sc_plan *p, const struct sc_region *l,
+                const struct sc_remote_region *r, uint64_t loff,
+                uint64_t roff, uint64_t len, uint64_t max_op)
 {
 	struct sc_op *last = p->nops ? &p->ops[p->nops - 1] : NULL;
+	uint8_t *local = l->base + loff;
+	uint64_t raddr = r->addr + roff;
 
 	p->bytes += len;
-	if (last && last->desc == desc && last->rkey == rkey &&
+	if (l->kind || r->kind)
+		p->any_cuda = true;
+	if (last && last->desc == l->desc && last->rkey == r->key &&
+	    last->rregion == r->id && last->lkind == l->kind &&
 	    last->local + last->len == local && last->raddr + last->len == raddr &&
 	    last->len + len <= max_op) {
 		last->len += len;
@@ -69,9 +75,13 @@ static int push(struct sc_plan *p, uint8_t *local, void *desc, uint64_t len,
 			p->ops = m;
 			p->cap = ncap;
 		}
-		p->ops[p->nops++] = (struct sc_op){local, desc, n, raddr, rkey};
+		p->ops[p->nops++] = (struct sc_op){
+			local,  l->desc, n,       raddr,
+			r->key, r->id,   roff,    (uint8_t)l->kind,
+			(uint8_t)r->kind, (int16_t)r->cuda_device};
 		local += n;
 		raddr += n;
+		roff += n;
 		len -= n;
 	}
 	return 0;
@@ -155,9 +165,8 @@ static int plan_bytes(struct sc_plan *p, const struct sc_plan_env *env,
 			return KVF_ERANGE;
 		}
 		if ((rc = touch(p, c.l)) != 0 ||
-		    (rc = push(p, c.l->base + s->local_offset, c.l->desc,
-		               s->length, c.r->addr + s->remote_offset,
-		               c.r->key, env->max_op)) != 0)
+		    (rc = push(p, c.l, c.r, s->local_offset, s->remote_offset,
+		               s->length, env->max_op)) != 0)
 			return rc;
 	}
 	return 0;
@@ -239,8 +248,8 @@ static int plan_blocks(struct sc_plan *p, const struct sc_plan_env *env,
 				                          : h->remote_region);
 				return KVF_ERANGE;
 			}
-			if ((rc = push(p, c.l->base + lo, c.l->desc, ll->block_bytes,
-			               c.r->addr + ro, c.r->key, env->max_op)) != 0)
+			if ((rc = push(p, c.l, c.r, lo, ro, ll->block_bytes,
+			               env->max_op)) != 0)
 				return rc;
 		}
 	}
@@ -252,6 +261,7 @@ int sc_plan_build(struct sc_plan *p, const struct sc_plan_env *env,
 {
 	p->nops = 0;
 	p->bytes = 0;
+	p->any_cuda = false;
 	p->nregions = 0;
 	p->nmore = 0;
 	if (v->hdr->mode == IPC_SEG_BLOCKS)

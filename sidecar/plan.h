@@ -7,6 +7,7 @@
 #ifndef KVF_SIDECAR_PLAN_H
 #define KVF_SIDECAR_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,11 @@ struct sc_op {
 	uint64_t len;
 	uint64_t raddr;
 	uint64_t rkey;
+	uint32_t rregion; /* the remote region id */
+	uint64_t roff;    /* offset in it */
+	uint8_t lkind;    /* enum xfer_mem of the local and remote regions */
+	uint8_t rkind;
+	int16_t rdev;     /* same host: the device of our import of it */
 };
 
 struct sc_plan_env {
@@ -37,6 +43,8 @@ struct sc_plan {
 	uint32_t nops;
 	uint32_t cap;
 	uint64_t bytes;
+	/* Whether any op touches CUDA memory on either side. */
+	bool any_cuda;
 	/* Distinct local regions the plan reads or writes, for references. */
 	struct sc_region *regions[8];
 	uint32_t nregions;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "client/kvferry.h"
+#include "ipc/cuda_ipc.h"
 #include "ipc/ring.h"
 #include "ipc/shm.h"
 #include "sidecar/idmap.h"
@@ -41,6 +42,8 @@ struct sc_region {
 	struct ipc_shm shm; /* host regions: the engine's shared memory */
 	void *cuda;         /* CUDA regions: the import (xfer/cuda.h) */
 	void (*cuda_close)(void *cuda);
+	int cuda_device;             /* the sidecar's ordinal */
+	struct ipc_cuda_mem cuda_mem; /* what the engine exported */
 	struct sc_daemon *d;
 };
 
@@ -78,6 +81,11 @@ struct sc_remote_region {
 	uint64_t key;
 	bool has_layout;
 	struct kvf_layout layout;
+	/* Same-host CUDA regions: our import of the remote engine's memory,
+	 * so the progress thread copies GPU to GPU directly. */
+	uint8_t *dptr;
+	int cuda_device;
+	void *import; /* struct sc_cuda_ref, released with the array */
 };
 
 struct sc_peer {
@@ -92,6 +100,7 @@ struct sc_peer {
 	uint64_t fi_addr;
 	struct sc_remote_region *regions; /* replaced on each handshake */
 	uint32_t nregions;
+	bool same_host;
 	/* Health (heartbeats, transfers). */
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t errors;

@@ -8,7 +8,10 @@
 #define KVF_SIDECAR_STORE_OPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "xfer/store.h"
 
 struct sc_daemon;
 struct sc_session;
@@ -28,5 +31,18 @@ int sc_store_progress(struct sc_daemon *d);
 
 /* True while storage operations are in flight. */
 bool sc_store_busy(struct sc_daemon *d);
+
+/*
+ * Any thread (kvferryctl objects): copy the catalogue, most recently used
+ * first, into *out (malloc'ed, free it; *n entries), with the bytes used,
+ * the capacity and the directory. KVF_ENOTSUP with a reason in err when
+ * storage is off, KVF_ENOMEM.
+ */
+int sc_store_objects(struct sc_daemon *d, struct xfer_store_object **out,
+                     size_t *n, uint64_t *used, uint64_t *capacity,
+                     char *dir, size_t dirlen, char *err, size_t errlen);
+
+/* Route kvferryctl objects to its handler (sidecar/ctl_objects.c). */
+void sc_ctl_objects_register(void);
 
 #endif

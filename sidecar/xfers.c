@@ -22,9 +22,10 @@
  * fabric events wake the progress thread too; otherwise the sleep is
  * bounded by a short, growing timeout.
  */
-#include "sidecar/xfers.h"
+#include "sidecar/xfers_int.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -40,92 +41,13 @@
 #include "ipc/shm.h"
 #include "ipc/wire.h"
 #include "sidecar/daemon.h"
+#include "sidecar/gpu_path.h"
+#include "sidecar/peers.h"
 #include "sidecar/log.h"
 #include "sidecar/plan.h"
 #include "sidecar/registry.h"
 #include "sidecar/store_ops.h"
 #include "xfer/fabric.h"
-
-#define CTX_POOL 1024u
-#define RING_BUDGET 64
-#define COMP_BATCH 64
-#define SPIN_TURNS 4000
-#define REC_MAX (IPC_RING_MAX_BYTES / 2)
-
-enum { CTX_OP = 1, CTX_NOTIFY = 2 };
-
-struct sc_xfer {
-	uint64_t xfer_id;
-	struct sc_session *sess;
-	uint32_t peer_id;
-	struct sc_peer *peer; /* peers live as long as the registry */
-	uint64_t fi_addr;
-	uint64_t remote_session;
-	uint64_t remote_epoch;
-	uint8_t op;
-	struct sc_plan plan;
-	uint32_t next_post;
-	uint32_t inflight;
-	int status;
-	bool notify_sent;
-	bool reported; /* its completion went to the engine already */
-	char msg[IPC_MSG_MAX];
-	uint64_t deadline_ns;
-	uint64_t start_ns;
-	uint16_t tag_len;
-	uint8_t tag[KVF_MAX_TAG];
-	struct xfer_ctx notify_ctx;
-	struct sc_notify_msg notify;
-	struct sc_xfer *prev, *next; /* the active list */
-};
-
-/* Per-session state private to the progress thread. */
-struct sess_slot {
-	struct sc_session *s;
-	struct sc_idmap xfers; /* xfer id -> sc_xfer */
-	bool dropped;
-};
-
-struct sc_xfers {
-	struct sc_daemon *d;
-	struct sc_registry reg;
-	struct xfer_fabric *fab;
-	uint64_t max_op;
-	uint32_t tx_limit;
-
-	struct ipc_shm bell_shm;
-	struct ipc_doorbell *bell;
-
-	pthread_t thread;
-	pthread_t watcher;
-	bool watcher_running;
-	int epfd;
-	int wait_fd;
-	int watched[8]; /* more fds that wake us: wait_fd first */
-	int nwatched;
-	_Atomic int stop;
-
-	/* Progress thread only. */
-	struct sess_slot *slots;
-	uint32_t nslots, capslots;
-	uint64_t seen_generation;
-	uint64_t seen_peer_generation;
-	struct sc_xfer *active; /* transfers not yet finished, oldest first */
-	struct sc_xfer *active_tail;
-	struct xfer_ctx *ctxs;
-	uint32_t *free_ctx;
-	uint32_t nfree;
-	uint8_t *recbuf;
-	uint64_t last_deadline_check;
-
-	/* kvferryctl xfers: a reader asks, the progress thread answers. */
-	pthread_mutex_t snap_lock;
-	pthread_cond_t snap_cond;
-	_Atomic int snap_wanted;
-	uint64_t snap_seq;
-	struct sc_xfer_info *snap;
-	size_t nsnap;
-};
 
 static struct sc_xfers *X(struct sc_daemon *d)
 {
@@ -205,10 +127,7 @@ static struct sess_slot *slot_of(struct sc_xfers *x, struct sc_session *s)
 	return NULL;
 }
 
-static void fail(struct sc_xfer *t, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail(struct sc_xfer *t, int status, const char *fmt, ...)
+void sc_xfer_fail(struct sc_xfer *t, int status, const char *fmt, ...)
 {
 	va_list ap;
 	if (t->status)
@@ -229,7 +148,7 @@ static void release_regions(struct sc_plan *p)
 }
 
 /* Tell the engine how the transfer ended: exactly once per transfer. */
-static void report_now(struct sc_xfers *x, struct sc_xfer *t)
+void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t)
 {
 	struct sc_daemon *d = x->d;
 	uint64_t el_us = (sc_now_ns() - t->start_ns) / 1000;
@@ -271,7 +190,7 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 {
 	struct sess_slot *sl = slot_of(x, t->sess);
 
-	report_now(x, t);
+	sc_xfer_report_now(x, t);
 	if (sl)
 		sc_idmap_del(&sl->xfers, t->xfer_id);
 	t->sess->inflight--;
@@ -283,6 +202,7 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 		t->next->prev = t->prev;
 	else
 		x->active_tail = t->prev;
+	sc_gpu_xfer_free(x, t);
 	release_regions(&t->plan);
 	sc_plan_fini(&t->plan);
 	sc_session_rele(t->sess);
@@ -310,7 +230,7 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
 		return; /* retried on the next turn */
 	t->notify_sent = true;
 	if (rc != 0)
-		fail(t, KVF_EPEER, "notification to peer %u: post failed: %s",
+		sc_xfer_fail(t, KVF_EPEER, "notification to peer %u: post failed: %s",
 		     t->peer_id, kvf_strerror(rc));
 	else {
 		t->inflight++;
@@ -319,18 +239,67 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
 	}
 }
 
-/* Decide what a transfer needs next once its in-flight count moved. */
-static void advance(struct sc_xfers *x, struct sc_xfer *t)
+/*
+ * Proof of delivery on ordered providers. Where writes go without
+ * delivery-complete (tcp;ofi_rxm orders reads and sends after writes), a
+ * write's completion only means the bytes left; they may sit in a socket
+ * buffer of a hung peer. So a WRITE transfer ends with a one-byte RDMA
+ * read of its last remote byte: the provider processes it after the writes
+ * (FI_ORDER_RAW) and it cannot complete without the target, so its
+ * completion proves every byte landed. The notification, ordered after the
+ * writes too (FI_ORDER_SAW), goes out at the same time.
+ */
+static bool needs_fence(struct sc_xfers *x, const struct sc_xfer *t)
+{
+	return t->op == KVF_WRITE && xfer_fabric_info(x->fab)->ordered_saw &&
+	       t->plan.nops && t->plan.ops[t->plan.nops - 1].rkind == 0 &&
+	       x->fence_mr;
+}
+
+static void post_fence(struct sc_xfers *x, struct sc_xfer *t)
+{
+	const struct sc_op *op = &t->plan.ops[t->plan.nops - 1];
+	int rc;
+
+	t->fence_ctx.owner = t;
+	t->fence_ctx.kind = CTX_FENCE;
+	rc = xfer_post_read(x->fab, x->fence_buf, 1, xfer_mr_desc(x->fence_mr),
+	                    t->fi_addr, op->raddr + op->len - 1, op->rkey,
+	                    &t->fence_ctx);
+	if (rc == KVF_EAGAIN)
+		return; /* retried on the next turn */
+	t->fence_sent = true;
+	if (rc != 0)
+		sc_xfer_fail(t, KVF_EPEER, "delivery check to peer %u: post "
+		             "failed: %s", t->peer_id, kvf_strerror(rc));
+	else
+		t->inflight++;
+}
+
+/* Something of the transfer's tail (delivery check, notification) is
+ * still to be posted. */
+static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
+{
+	return t->status == 0 && ((needs_fence(x, t) && !t->fence_sent) ||
+	                           (t->tag_len && !t->notify_sent));
+}
+
+/*
+ * Decide what a transfer needs next once its in-flight count moved: more
+ * operations, then (all of them done) its tail, then the end.
+ */
+void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 {
 	if (t->inflight)
 		return;
 	if (t->status == 0 && t->next_post < t->plan.nops)
 		return; /* more to post */
-	if (t->status == 0 && t->tag_len && !t->notify_sent) {
+	if (t->status == 0 && needs_fence(x, t) && !t->fence_sent)
+		post_fence(x, t);
+	if (t->status == 0 && t->tag_len && !t->notify_sent)
 		post_notify(x, t);
-		if (t->inflight || !t->notify_sent)
-			return;
-	}
+	if (t->inflight || tail_pending(x, t))
+		return; /* the tail is in flight, or hit EAGAIN */
 	finish(x, t);
 }
 
@@ -379,9 +348,13 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	}
 	atomic_fetch_add(&d->counters.xfers_total, 1);
 	if (atomic_load(&d->draining)) {
+		sc_info("xfer %llu of %s (peer %u) refused: the sidecar is "
+		        "draining", (unsigned long long)v.hdr->xfer_id, s->name,
+		        v.hdr->peer);
 		report(s, v.hdr->xfer_id, KVF_EBUSY, 0,
 		       "sidecar is draining: new transfers are refused");
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_stats_xfer_done(&d->stats, v.hdr->op, 0, 0, KVF_EBUSY);
 		return;
 	}
 	if (sc_idmap_get(&sl->xfers, v.hdr->xfer_id)) {
@@ -419,10 +392,6 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		snprintf(err, sizeof err, "peer %u (engine %s at %.40s) is not "
 		         "answering heartbeats", t->peer_id, peer->engine,
 		         peer->url);
-	} else if (v.hdr->has_event) {
-		rc = KVF_ENOTSUP;
-		snprintf(err, sizeof err, "CUDA event ordering is not "
-		         "supported by this sidecar");
 	} else {
 		struct plan_arg a = {&x->reg, s, peer};
 		struct sc_plan_env env = {lookup_local, lookup_remote, &a,
@@ -434,6 +403,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 			for (uint32_t i = 0; i < t->plan.nmore; i++)
 				sc_region_hold(t->plan.more_regions[i]);
 			t->peer = peer;
+			t->same_host = peer->same_host;
 			t->fi_addr = peer->fi_addr;
 			t->remote_session = peer->remote_session;
 			t->remote_epoch = peer->epoch;
@@ -444,10 +414,36 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	if (rc != 0) {
 		t->plan.nregions = t->plan.nmore = 0;
 		sc_plan_fini(&t->plan);
-		sc_info("xfer %llu of %s refused: %s",
-		        (unsigned long long)t->xfer_id, s->name, err);
+		sc_info("xfer %llu of %s (peer %u) refused: %s",
+		        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
 		report(s, t->xfer_id, rc, 0, err);
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
+		free(t);
+		return;
+	}
+	/* GPU memory: same-host copies, or staged through host slots unless
+	 * the provider registers CUDA memory itself (GPUDirect). */
+	if (rc == 0 && t->plan.any_cuda &&
+	    (t->same_host || !xfer_fabric_info(x->fab)->hmem_cuda)) {
+		rc = sc_gpu_accept(x, t, v.hdr->has_event ? v.hdr->cuda_event
+		                                          : NULL);
+		if (rc != 0)
+			snprintf(err, sizeof err, "%s", t->msg);
+	} else if (rc == 0 && v.hdr->has_event) {
+		rc = KVF_ENOTSUP;
+		snprintf(err, sizeof err, "a CUDA event only orders transfers "
+		         "of GPU memory");
+	}
+	if (rc != 0) {
+		sc_gpu_xfer_free(x, t);
+		release_regions(&t->plan);
+		sc_plan_fini(&t->plan);
+		sc_info("xfer %llu of %s (peer %u) refused: %s",
+		        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
+		report(s, t->xfer_id, rc, 0, err);
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
 		free(t);
 		return;
 	}
@@ -476,10 +472,10 @@ static void cancel_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	 * cancel the remote engine contradicts. */
 	if (t->notify_sent)
 		return;
-	fail(t, KVF_ECANCELED, "cancelled by the engine after %u of %u "
+	sc_xfer_fail(t, KVF_ECANCELED, "cancelled by the engine after %u of %u "
 	     "operations", t->next_post, t->plan.nops);
 	t->next_post = t->plan.nops;
-	advance(x, t);
+	sc_xfer_advance(x, t);
 }
 
 static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
@@ -522,9 +518,11 @@ static int post_some(struct sc_xfers *x)
 
 	for (struct sc_xfer *t = x->active, *next; t; t = next) {
 		next = t->next;
-		if (t->status == 0 && t->tag_len && !t->notify_sent &&
-		    t->next_post == t->plan.nops && t->inflight == 0) {
-			advance(x, t); /* a notify that hit EAGAIN */
+		if (t->gpu && t->next_post < t->plan.nops)
+			continue; /* sidecar/gpu_path.c moves it */
+		if (t->next_post == t->plan.nops && t->inflight == 0 &&
+		    tail_pending(x, t)) {
+			sc_xfer_advance(x, t); /* a notify that hit EAGAIN */
 			continue;
 		}
 		while (t->status == 0 && t->next_post < t->plan.nops &&
@@ -548,12 +546,12 @@ static int post_some(struct sc_xfers *x)
 			if (rc == KVF_EAGAIN)
 				return posted; /* the queue is full: reap first */
 			if (rc != 0) {
-				fail(t, KVF_EFABRIC,
+				sc_xfer_fail(t, KVF_EFABRIC,
 				     "operation %u of %u (%llu bytes) to peer %u: "
 				     "post failed",
 				     t->next_post, t->plan.nops,
 				     (unsigned long long)op->len, t->peer_id);
-				advance(x, t);
+				sc_xfer_advance(x, t);
 				break;
 			}
 			x->nfree--;
@@ -576,6 +574,10 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	struct sc_session *s;
 	size_t hdr = offsetof(struct sc_notify_msg, tag);
 
+	if (len >= sizeof m->magic && m->magic != SC_NOTIFY_MAGIC) {
+		sc_gpu_on_msg(x, data, len);
+		return;
+	}
 	if (len < hdr || m->magic != SC_NOTIFY_MAGIC ||
 	    m->version != SC_NOTIFY_VERSION || m->tag_len > KVF_MAX_TAG ||
 	    len != hdr + m->tag_len) {
@@ -594,6 +596,12 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	if (s)
 		sc_session_hold(s);
 	pthread_mutex_unlock(&x->reg.lock);
+	if (m->tag_len == 0) {
+		/* A delivery proof only: the sender's completion is its use. */
+		if (s)
+			sc_session_rele(s);
+		return;
+	}
 	if (!s) {
 		sc_info("fabric: notification from %.*s for session %llu, "
 		        "which is gone, dropped",
@@ -628,17 +636,29 @@ static int poll_fabric(struct sc_xfers *x)
 				xfer_fabric_repost(x->fab, c->recv_slot);
 				continue;
 			}
+			if (c->ctx->kind == CTX_GPU) {
+				sc_gpu_on_comp(x, c);
+				continue;
+			}
 			struct sc_xfer *t = c->ctx->owner;
 			if (c->ctx->kind == CTX_OP)
 				x->free_ctx[x->nfree++] = c->ctx->aux;
+			if (c->ctx->kind == CTX_FENCE && c->status != 0) {
+				t->inflight--;
+				sc_xfer_fail(t, KVF_EPEER, "peer %u did not "
+				             "confirm delivery: %s", t->peer_id,
+				             c->errstr);
+				sc_xfer_advance(x, t);
+				continue;
+			}
 			t->inflight--;
 			if (c->status != 0) {
 				if (c->ctx->kind == CTX_NOTIFY)
-					fail(t, KVF_EPEER,
+					sc_xfer_fail(t, KVF_EPEER,
 					     "notification to peer %u failed: %s",
 					     t->peer_id, c->errstr);
 				else
-					fail(t, c->status == KVF_ECANCELED
+					sc_xfer_fail(t, c->status == KVF_ECANCELED
 					             ? KVF_EPEER
 					             : c->status,
 					     "%s to peer %u failed: %s",
@@ -646,7 +666,7 @@ static int poll_fabric(struct sc_xfers *x)
 					     t->peer_id, c->errstr);
 				t->next_post = t->plan.nops;
 			}
-			advance(x, t);
+			sc_xfer_advance(x, t);
 		}
 		total += n;
 	} while (n == COMP_BATCH);
@@ -668,8 +688,8 @@ static void expire(struct sc_xfers *x, struct sc_xfer *t)
 {
 	t->next_post = t->plan.nops;
 	if (t->inflight)
-		report_now(x, t);
-	advance(x, t);
+		sc_xfer_report_now(x, t);
+	sc_xfer_advance(x, t);
 }
 
 static void check_deadlines(struct sc_xfers *x, uint64_t now)
@@ -679,7 +699,7 @@ static void check_deadlines(struct sc_xfers *x, uint64_t now)
 		if (now < t->deadline_ns || t->reported)
 			continue;
 		if (t->status == 0)
-			fail(t, KVF_ETIMEDOUT,
+			sc_xfer_fail(t, KVF_ETIMEDOUT,
 			     "deadline passed after %u of %u operations to peer "
 			     "%u (%u in flight)",
 			     t->next_post - t->inflight, t->plan.nops, t->peer_id,
@@ -708,7 +728,7 @@ static void check_peers(struct sc_xfers *x)
 		pthread_mutex_unlock(&x->reg.lock);
 		if (healthy)
 			continue;
-		fail(t, KVF_EPEER, "peer %u stopped answering heartbeats (%u of "
+		sc_xfer_fail(t, KVF_EPEER, "peer %u stopped answering heartbeats (%u of "
 		     "%u operations done)", t->peer_id,
 		     t->next_post - t->inflight, t->plan.nops);
 		expire(x, t);
@@ -762,9 +782,9 @@ static void reap_closing(struct sc_xfers *x)
 			next = t->next;
 			if (t->sess != s)
 				continue;
-			fail(t, KVF_ECLOSED, "engine session closed");
+			sc_xfer_fail(t, KVF_ECLOSED, "engine session closed");
 			t->next_post = t->plan.nops;
-			advance(x, t);
+			sc_xfer_advance(x, t);
 		}
 		if (s->inflight) {
 			i++;
@@ -910,6 +930,7 @@ static int turn(struct sc_xfers *x)
 	work += post_some(x);
 	work += poll_fabric(x);
 	work += post_some(x);
+	work += sc_gpu_progress(x);
 	work += sc_store_progress(x->d);
 	for (uint32_t i = 0; i < x->nslots; i++)
 		work += comp_flush(x->slots[i].s);
@@ -931,14 +952,25 @@ static bool has_work(struct sc_xfers *x)
 		    x->slots[i].s->pending_head)
 			return true;
 	return atomic_load(&x->reg.generation) != x->seen_generation ||
-	       atomic_load(&x->snap_wanted);
+	       atomic_load(&x->snap_wanted) || sc_gpu_busy(x);
 }
 
+/*
+ * Idle policy. While transfers or GPU work are in flight the thread never
+ * blocks: providers with manual progress (tcp;ofi_rxm, shm) move bytes
+ * only inside fi_cq_read, and their wait fd does not fire when a socket
+ * drains. It spins, and after SPIN_TURNS idle turns yields the CPU between
+ * turns so engines and a second sidecar on the same cores still run. With
+ * nothing in flight it sleeps on the doorbell: engines ring it, and the
+ * watcher rings it when the CQ wait fd fires (incoming messages, incoming
+ * data); a wake-up starts a new spin, since more usually follows. Without
+ * a wait fd the sleep is a short, growing timeout.
+ */
 static void *progress_main(void *arg)
 {
 	struct sc_xfers *x = arg;
 	uint32_t idle = 0;
-	int backoff_us = 20;
+	int64_t backoff_us = 20;
 
 	while (!atomic_load(&x->stop)) {
 		if (turn(x)) {
@@ -950,29 +982,29 @@ static void *progress_main(void *arg)
 			ipc_cpu_relax();
 			continue;
 		}
-		/* Sleep until an engine or the fabric rings the doorbell. */
+		if (x->active || sc_gpu_busy(x)) {
+			sched_yield();
+			continue;
+		}
 		int64_t timeout_us;
 		if (x->wait_fd >= 0 && xfer_fabric_trywait(x->fab)) {
 			arm_watcher(x);
-			timeout_us = x->active ? 1000 : 100000;
+			timeout_us = 100000;
 		} else if (x->wait_fd >= 0) {
 			continue; /* events pending: go round again */
 		} else {
-			/* No wait object: poll the fabric with a growing
-			 * interval, bounded so target-side messages and
-			 * progress are not delayed long; an engine's
-			 * doorbell still wakes us at once. */
 			timeout_us = backoff_us;
-			if (backoff_us < 1000)
+			if (backoff_us < 250)
 				backoff_us *= 2;
 		}
 		uint32_t seq = ipc_doorbell_prepare(x->bell);
 		if (has_work(x) || atomic_load(&x->stop)) {
 			ipc_doorbell_cancel(x->bell);
+			idle = 0;
 			continue;
 		}
-		ipc_doorbell_wait(x->bell, seq, timeout_us);
-		idle = SPIN_TURNS / 2;
+		if (ipc_doorbell_wait(x->bell, seq, timeout_us) == 0)
+			idle = 0; /* woken: spin again, more usually follows */
 	}
 	return NULL;
 }
@@ -1007,6 +1039,14 @@ int sc_xfers_start(struct sc_daemon *d)
 	for (uint32_t i = 0; i < x->tx_limit; i++)
 		x->free_ctx[x->nfree++] = x->tx_limit - 1 - i;
 
+	/* Delivery checks read one byte here; its key stays clear of region
+	 * ids, which start at 1. */
+	x->fence_buf = calloc(1, 64);
+	if (!x->fence_buf ||
+	    xfer_mr_reg(d->fabric, x->fence_buf, 64, XFER_MEM_HOST, -1,
+	                0x7fff0002ull, &x->fence_mr) != 0)
+		sc_warn("progress: no delivery-check buffer; WRITE completions "
+		        "on ordered providers only mean the bytes left");
 	rc = ipc_shm_create("doorbell", 4096, &x->bell_shm, err, sizeof err);
 	if (rc != 0) {
 		sc_error("doorbell: %s", err);
@@ -1044,7 +1084,8 @@ int sc_xfers_start(struct sc_daemon *d)
 		else
 			x->wait_fd = -1;
 	}
-	if ((rc = sc_store_start(d)) != 0) {
+	if ((rc = sc_gpu_start(x)) != 0 || (rc = sc_store_start(d)) != 0) {
+		sc_gpu_stop(x);
 		d->xfers = NULL;
 		d->registry = NULL;
 		atomic_store(&x->stop, 1);
@@ -1054,6 +1095,7 @@ int sc_xfers_start(struct sc_daemon *d)
 	}
 	if (pthread_create(&x->thread, NULL, progress_main, x) != 0) {
 		sc_store_stop(d);
+		sc_gpu_stop(x);
 		rc = KVF_ESYSTEM;
 		d->xfers = NULL;
 		d->registry = NULL;
@@ -1071,6 +1113,8 @@ int sc_xfers_start(struct sc_daemon *d)
 fail:
 	if (x->epfd >= 0)
 		close(x->epfd);
+	xfer_mr_close(x->fence_mr);
+	free(x->fence_buf);
 	ipc_shm_unmap(&x->bell_shm);
 	ipc_shm_unlink(x->bell_shm.name);
 	free(x->ctxs);
@@ -1149,6 +1193,8 @@ void sc_xfers_stop(struct sc_daemon *d)
 	free(x->free_ctx);
 	free(x->recbuf);
 	free(x->snap);
+	xfer_mr_close(x->fence_mr);
+	free(x->fence_buf);
 	pthread_mutex_destroy(&x->snap_lock);
 	pthread_cond_destroy(&x->snap_cond);
 	d->xfers = NULL;
@@ -1164,7 +1210,17 @@ void sc_xfers_stop(struct sc_daemon *d)
 		while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL)))
 			sc_session_rele(s);
 	}
+	{
+		size_t pos = 0;
+		struct sc_peer *p;
+		while ((p = sc_idmap_next(&x->reg.peers, &pos, NULL))) {
+			sc_peer_regions_free(d, p->regions, p->nregions);
+			p->regions = NULL;
+			p->nregions = 0;
+		}
+	}
 	d->registry = NULL;
 	sc_registry_fini(&x->reg);
+	sc_gpu_stop(x);
 	free(x);
 }

@@ -8,16 +8,17 @@ EXTRA_SRCS += $(TAP_SRCS)
 TEST_AREAS := $(filter-out tap bench gpu fuzz,$(notdir $(wildcard tests/*)))
 TEST_C := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.c))
 TEST_SH := $(foreach a,$(TEST_AREAS),$(wildcard tests/$(a)/*.sh))
-GPU_C := $(wildcard tests/gpu/*.c)
+# GPU tests need the CUDA toolkit to build; without it check-gpu runs none.
+GPU_C := $(if $(HAVE_CUDA),$(wildcard tests/gpu/*.c))
 BENCH_C := $(wildcard tests/bench/*.c)
 EXTRA_SRCS += $(TEST_C) $(GPU_C) $(BENCH_C)
 
 test_bin = $(patsubst tests/%.c,$(BUILD)/tests/%,$(1))
-PUBLIC_AREAS := client e2e gpu bench
+PUBLIC_AREAS := client e2e gpu bench ops
 # These test internal modules (ipc/cuda_ipc, xfer/cuda, xfer/store), which
 # the public library hides, so they link the core although their area is
 # public.
-CORE_LINKED := gpu/% bench/cuda_% bench/store_%
+CORE_LINKED := gpu/cuda_% bench/cuda_% bench/store_%
 
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
@@ -38,7 +39,23 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 			$(filter-out $(CORE_LINKED),$*)), \
 			$(PUBLIC_LINK),$(BUILD)/libkvfcore.a) $(LIBS_ALL)
 
-bench: all $(BENCHES)
-.PHONY: bench
+# kvferry-bench also under bin/, next to kvferryd, which it starts.
+$(BUILD)/bin/kvferry-bench: $(BUILD)/tests/bench/kvferry_bench
+	@mkdir -p $(@D)
+	$(Q)ln -sf ../tests/bench/kvferry_bench $@
+
+# make demo [DEMO_ARGS="--provider shm --tokens 128"]
+demo: all $(BUILD)/tests/bench/kvferry_demo
+	$(Q)KVF_BUILD=$(abspath $(BUILD)) $(BUILD)/tests/bench/kvferry_demo \
+		$(DEMO_ARGS)
+
+# make bench builds every benchmark; BENCH_ARGS="-p shm -o csv" also runs
+# kvferry-bench with them (BENCH_ARGS=all: its default full run).
+bench: all $(BENCHES) $(BUILD)/bin/kvferry-bench
+ifneq ($(BENCH_ARGS),)
+	$(Q)KVF_BUILD=$(abspath $(BUILD)) $(BUILD)/bin/kvferry-bench \
+		$(filter-out all,$(BENCH_ARGS))
+endif
+.PHONY: bench demo
 include tests/fuzz/fuzz.mk
 include tests/faults/faults.mk

@@ -388,7 +388,7 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	struct xfer_fabric *f;
 	struct fi_info *list = NULL;
 	const struct fi_info *pick = NULL;
-	const char *want;
+	const char *want, *node;
 	bool hmem;
 	int rc;
 
@@ -398,8 +398,12 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	}
 	want = cfg->provider && *cfg->provider ? cfg->provider : NULL;
 	hmem = cfg->want_hmem;
+	/* shm's "address" is a name, unique per endpoint when libfabric
+	 * picks it; a network address as its name would make the second
+	 * sidecar on a host fail with EBUSY. */
+	node = want && strcmp(want, "shm") == 0 ? NULL : cfg->node;
 	for (;;) {
-		rc = get_infos(cfg->node, hmem, &list);
+		rc = get_infos(node, hmem, &list);
 		if (rc == 0)
 			pick = choose(list, want);
 		if (pick != NULL || !hmem)
@@ -429,9 +433,9 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 		set_err(err, errlen, "fabric: provider '%s'%s%s%s not found "
 		        "with FI_EP_RDM, FI_RMA and FI_MSG; usable providers: "
 		        "%s", want ? want : "(auto)",
-		        cfg->node && *cfg->node ? " on node '" : "",
-		        cfg->node && *cfg->node ? cfg->node : "",
-		        cfg->node && *cfg->node ? "'" : "",
+		        node && *node ? " on node '" : "",
+		        node && *node ? node : "",
+		        node && *node ? "'" : "",
 		        usable[0] ? usable : "none");
 		return KVF_ECONFIG;
 	}
@@ -454,6 +458,20 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	f->mr_virt_addr = (f->fi->domain_attr->mr_mode & FI_MR_VIRT_ADDR) != 0;
 	f->mr_prov_key = (f->fi->domain_attr->mr_mode & FI_MR_PROV_KEY) != 0;
 	f->mr_endpoint = (f->fi->domain_attr->mr_mode & FI_MR_ENDPOINT) != 0;
+	/* A provider that places a send after the writes posted before it
+	 * (FI_ORDER_SAW: tcp;ofi_rxm) needs no delivery-complete: our
+	 * notification is only posted after the writes completed, so it
+	 * cannot overtake their bytes. Without that order (shm, efa) every
+	 * write asks for delivery-complete. */
+	/* Messages always ask for delivery-complete where the provider has
+	 * it: a transfer's last message is then proof that it, and every
+	 * write ordered before it, reached the target. */
+	f->send_flags = FI_COMPLETION |
+	                (f->info.delivery_complete ? FI_DELIVERY_COMPLETE : 0);
+	if (f->fi->tx_attr->msg_order & FI_ORDER_SAW) {
+		f->info.delivery_complete = false;
+		f->info.ordered_saw = true;
+	}
 	f->write_flags = FI_COMPLETION |
 	                 (f->info.delivery_complete ? FI_DELIVERY_COMPLETE : 0);
 	/* The pools take the largest key the provider can hold, so callers

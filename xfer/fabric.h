@@ -54,6 +54,9 @@ struct xfer_fabric_info {
 	char addr_str[128];     /* fi_av_straddr() of it, for humans */
 	/* Writes carry FI_DELIVERY_COMPLETE (see xfer_post_write). */
 	bool delivery_complete;
+	/* The provider delivers a send after the writes posted before it to
+	 * the same peer (FI_ORDER_SAW); then writes skip delivery-complete. */
+	bool ordered_saw;
 	/* The provider needs xfer_fabric_poll to move data (manual data
 	 * progress): a progress thread must keep polling while transfers
 	 * are in flight, not only block on the wait fd. */
@@ -128,8 +131,10 @@ struct xfer_ctx {
 /*
  * Post one operation. Return 0, KVF_EAGAIN when the queue is full (drive
  * xfer_fabric_poll and retry), or KVF_EFABRIC. Writes are posted with
- * FI_DELIVERY_COMPLETE where the provider supports it, so their completion
- * means the bytes are in the target's memory. Never block.
+ * FI_DELIVERY_COMPLETE unless the provider orders sends after writes
+ * (info.ordered_saw), so that either their completion means the bytes are
+ * in the target's memory, or a message sent after that completion is
+ * delivered after them. Never block.
  */
 int xfer_post_write(struct xfer_fabric *f, const void *buf, size_t len,
                     void *desc, uint64_t fi_addr, uint64_t raddr,
@@ -138,7 +143,9 @@ int xfer_post_read(struct xfer_fabric *f, void *buf, size_t len, void *desc,
                    uint64_t fi_addr, uint64_t raddr, uint64_t rkey,
                    struct xfer_ctx *ctx);
 /* Send a small message (len <= rx_size of the peer) to fi_addr; the bytes
- * are copied before return (inject or internal buffer). */
+ * are copied before return (internal buffer). Sent with
+ * FI_DELIVERY_COMPLETE where the provider offers it, so its completion
+ * means the target has it (and, with ordered_saw, every write before it). */
 int xfer_post_send(struct xfer_fabric *f, const void *buf, size_t len,
                    uint64_t fi_addr, struct xfer_ctx *ctx);
 

@@ -38,6 +38,7 @@ struct xfer_fabric {
 	bool mr_prov_key;
 	bool mr_endpoint;
 	uint64_t write_flags; /* FI_COMPLETION [| FI_DELIVERY_COMPLETE] */
+	uint64_t send_flags;  /* the same, for messages */
 	uint64_t key_reserved; /* the pools' key when keys are ours */
 
 	/* Message pools: rx_count receive slots then tx_count send slots of

@@ -81,10 +81,23 @@ int xfer_post_send(struct xfer_fabric *f, const void *buf, size_t len,
 		return KVF_EAGAIN;
 	s = &f->tx[i];
 	memcpy(f->pool + (size_t)s->index * f->slot_size, buf, len);
-	rc = fi_send(f->ep, f->pool + (size_t)s->index * f->slot_size, len,
-	             f->pool_desc, fi_addr, &s->fi_ctx);
+	{
+		struct iovec iov = {
+			.iov_base = f->pool + (size_t)s->index * f->slot_size,
+			.iov_len = len,
+		};
+		void *desc = f->pool_desc;
+		struct fi_msg msg = {
+			.msg_iov = &iov,
+			.desc = &desc,
+			.iov_count = 1,
+			.addr = fi_addr,
+			.context = &s->fi_ctx,
+		};
+		rc = fi_sendmsg(f->ep, &msg, f->send_flags);
+	}
 	if (rc != 0)
-		return post_failed(f, "fi_send", rc, fi_addr, len);
+		return post_failed(f, "fi_sendmsg", rc, fi_addr, len);
 	f->tx_free = s->next_free;
 	s->user = ctx;
 	return 0;

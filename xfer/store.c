@@ -995,13 +995,8 @@ int xfer_store_load(struct xfer_store *s, const char *name,
 		        s->dir);
 		return op_refuse(s, op);
 	}
-	if (e->nblocks != nblocks || e->block_len != block_len) {
-		op_fail(op, KVF_EINVAL, "load '%s': the object has %" PRIu32
-		        " blocks of %" PRIu64 " bytes, the load asks for %"
-		        PRIu32 " of %" PRIu64, name, e->nblocks, e->block_len,
-		        nblocks, block_len);
-		return op_refuse(s, op);
-	}
+	/* Layouts first: other layers or block_bytes change the count and
+	 * length too, and the two layouts tell the engine more. */
 	if (!layouts_match(layout, &e->layout)) {
 		char have[160], want[160];
 		xfer_store_layout_str(&e->layout, have, sizeof(have));
@@ -1009,6 +1004,13 @@ int xfer_store_load(struct xfer_store *s, const char *name,
 		op_fail(op, KVF_EINVAL, "load '%s': layout mismatch: saved "
 		        "with %s, loading into %s (layers and block_bytes must "
 		        "agree)", name, have, want);
+		return op_refuse(s, op);
+	}
+	if (e->nblocks != nblocks || e->block_len != block_len) {
+		op_fail(op, KVF_EINVAL, "load '%s': the object has %" PRIu32
+		        " blocks of %" PRIu64 " bytes, the load asks for %"
+		        PRIu32 " of %" PRIu64, name, e->nblocks, e->block_len,
+		        nblocks, block_len);
 		return op_refuse(s, op);
 	}
 	for (uint32_t i = 0; i < nblocks; i++) {

@@ -399,6 +399,14 @@ static void run(const char *prov)
 	if (strcmp(prov, "shm") == 0) {
 		skip(3, "shm 1.17 never completes a write with a bad key and "
 		     "stalls the target's command queue");
+	} else if (!xfer_fabric_info(f)->delivery_complete) {
+		/* Ordered providers (tcp;ofi_rxm) write without
+		 * delivery-complete: the local completion of a bad-key write
+		 * says nothing about the target; the sidecar's closing
+		 * delivery-complete message is what fails then. */
+		skip(3, "%s writes without delivery-complete (ordered sends): "
+		     "a bad key surfaces on the next delivery-complete message",
+		     prov);
 	} else {
 		struct xfer_ctx ctx = { 0 };
 		struct xfer_comp c;

@@ -1,0 +1,130 @@
+/*
+ * sidecar/xfers_int.h - the progress thread's private state, shared by
+ * sidecar/xfers.c (host memory over RDMA) and sidecar/gpu_path.c (GPU
+ * memory: staged through pinned host buffers, or copied on the same host).
+ * Everything here is touched by the progress thread only.
+ */
+#ifndef KVF_SIDECAR_XFERS_INT_H
+#define KVF_SIDECAR_XFERS_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ipc/doorbell.h"
+#include "ipc/shm.h"
+#include "ipc/wire.h"
+#include "sidecar/idmap.h"
+#include "sidecar/plan.h"
+#include "sidecar/registry.h"
+#include "sidecar/xfers.h"
+#include "xfer/fabric.h"
+
+struct sc_gpu;
+struct sc_gpu_xfer;
+
+#define CTX_POOL 1024u
+#define RING_BUDGET 64
+#define COMP_BATCH 64
+#define SPIN_TURNS 4000
+#define REC_MAX (IPC_RING_MAX_BYTES / 2)
+
+/* What a fabric context belongs to (struct xfer_ctx.kind). */
+enum {
+	CTX_OP = 1,     /* an RDMA operation of a host transfer */
+	CTX_NOTIFY = 2, /* the notification message of a transfer */
+	CTX_GPU = 3,    /* something of sidecar/gpu_path.c */
+	CTX_FENCE = 4,  /* the delivery check that ends a WRITE */
+};
+
+struct sc_xfer {
+	uint64_t xfer_id;
+	struct sc_session *sess;
+	uint32_t peer_id;
+	struct sc_peer *peer; /* peers live as long as the registry */
+	uint64_t fi_addr;
+	uint64_t remote_session;
+	uint64_t remote_epoch;
+	uint8_t op;
+	struct sc_plan plan;
+	uint32_t next_post;
+	uint32_t inflight;
+	int status;
+	bool notify_sent;
+	bool reported; /* its completion went to the engine already */
+	char msg[IPC_MSG_MAX];
+	uint64_t deadline_ns;
+	uint64_t start_ns;
+	uint16_t tag_len;
+	uint8_t tag[KVF_MAX_TAG];
+	bool same_host;          /* the peer runs on this host */
+	struct sc_gpu_xfer *gpu; /* set when GPU memory is involved */
+	bool fence_sent;
+	struct xfer_ctx fence_ctx;
+	struct xfer_ctx notify_ctx;
+	struct sc_notify_msg notify;
+	struct sc_xfer *prev, *next; /* the active list */
+};
+
+/* Per-session state private to the progress thread. */
+struct sess_slot {
+	struct sc_session *s;
+	struct sc_idmap xfers; /* xfer id -> sc_xfer */
+	bool dropped;
+};
+
+struct sc_xfers {
+	struct sc_daemon *d;
+	struct sc_registry reg;
+	struct xfer_fabric *fab;
+	struct sc_gpu *gpu; /* sidecar/gpu_path.c */
+	uint8_t *fence_buf;       /* where delivery checks read into */
+	struct xfer_mr *fence_mr;
+	uint64_t max_op;
+	uint32_t tx_limit;
+
+	struct ipc_shm bell_shm;
+	struct ipc_doorbell *bell;
+
+	pthread_t thread;
+	pthread_t watcher;
+	bool watcher_running;
+	int epfd;
+	int wait_fd;
+	int watched[8]; /* more fds that wake us: wait_fd first */
+	int nwatched;
+	_Atomic int stop;
+
+	/* Progress thread only. */
+	struct sess_slot *slots;
+	uint32_t nslots, capslots;
+	uint64_t seen_generation;
+	uint64_t seen_peer_generation;
+	struct sc_xfer *active; /* transfers not yet finished, oldest first */
+	struct sc_xfer *active_tail;
+	struct xfer_ctx *ctxs;
+	uint32_t *free_ctx;
+	uint32_t nfree;
+	uint8_t *recbuf;
+	uint64_t last_deadline_check;
+
+	/* kvferryctl xfers: a reader asks, the progress thread answers. */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	_Atomic int snap_wanted;
+	uint64_t snap_seq;
+	struct sc_xfer_info *snap;
+	size_t nsnap;
+};
+
+
+void sc_xfer_fail(struct sc_xfer *t, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Decide what the transfer needs next once its in-flight count moved;
+ * may finish (and free) it. */
+void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t);
+/* Report the transfer's end to its engine now (once). */
+void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t);
+
+#endif
