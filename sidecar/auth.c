@@ -346,6 +346,7 @@ static void mac_handshake(const struct sc_auth *a, const Kvf__Peer__Handshake *h
 	put_bytes(&m, h->fabric_addr.data, h->fabric_addr.len);
 	put_str(&m, h->engine_name);
 	put_u64(&m, h->nonce);
+	put_u64(&m, h->epoch);
 	hmac_final(&m, out);
 }
 

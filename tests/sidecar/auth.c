@@ -53,7 +53,7 @@ int main(void)
 	struct sc_auth *a = NULL, *b = NULL, *none = NULL;
 	int rc;
 
-	plan(47);
+	plan(48);
 
 	/* FIPS 180-4 examples. */
 	sc_sha256("abc", 3, d);
@@ -204,6 +204,12 @@ int main(void)
 	like(err, "no authentication", "message: %s", err);
 	is_int(sc_auth_verify_handshake(NULL, &t, err, sizeof err), 0,
 	       "without a secret the responder accepts it");
+	t = h;
+	t.epoch = 5;
+	sc_auth_sign_handshake(a, &t, mac);
+	t.epoch = 6;
+	is_int(sc_auth_verify_handshake(b, &t, err, sizeof err), KVF_EPERM,
+	       "a tampered caller epoch is refused");
 	t = h;
 	sc_auth_sign_handshake(a, &t, mac);
 	t.nonce -= (uint64_t)(SC_AUTH_SKEW_S + 60) << 32;
