@@ -19,6 +19,26 @@
 
 #include "tests/fuzz/sidecar_stubs.h"
 
+/* Same-host CUDA imports: none in the fuzzer. */
+int sc_gpu_hold_import(struct sc_daemon *d, const struct ipc_cuda_mem *m,
+                       void **ref, uint8_t **dptr, int *dev, char *err,
+                       size_t errlen)
+{
+	(void)d;
+	(void)m;
+	(void)ref;
+	(void)dptr;
+	(void)dev;
+	snprintf(err, errlen, "no CUDA in the fuzzer");
+	return KVF_ENOTSUP;
+}
+
+void sc_gpu_rele_import(struct sc_daemon *d, void *ref)
+{
+	(void)d;
+	(void)ref;
+}
+
 static struct sc_daemon daemon_;
 static struct sc_registry reg;
 static struct sc_peers peers_, peers_auth;
