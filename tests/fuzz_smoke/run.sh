@@ -46,7 +46,7 @@ for t in $targets; do
 		echo "ok $i - $t: $runs inputs in ${secs}s, no crash"
 	else
 		echo "not ok $i - $t crashed or failed"
-		grep -E 'ERROR|SUMMARY|#[0-9]+ 0x' "$tmp/$t.log" | head -20 | sed 's/^/# /'
+		[ -f "$tmp/$t.log" ] && grep -E 'ERROR|SUMMARY|#[0-9]+ 0x' "$tmp/$t.log" | head -20 | sed 's/^/# /'
 		for f in "$tmp"/crash-"$t"-*; do
 			[ -f "$f" ] && echo "# input (base64): $(base64 -w0 "$f" | head -c 400)"
 		done
