@@ -149,7 +149,10 @@ int ipc_ring_pop(struct ipc_ring *r, void *buf, uint32_t bufsize,
 
 		if (avail == 0)
 			return KVF_EAGAIN;
-		if (avail > r->capacity || avail < REC_HDR)
+		/* Records are 8-byte aligned, so a tail that is not (the
+		 * start value comes from shared memory at attach) is
+		 * corruption; reading a header there would cross the end. */
+		if (avail > r->capacity || avail < REC_HDR || (tail & 7))
 			return KVF_EPROTO;
 		memcpy(&h, r->sh->data + pos, sizeof h);
 		if (h.len > r->capacity - pos - REC_HDR)

@@ -18,6 +18,7 @@
 #include "ipc/wire.h"
 #include "proto/engine.pb-c.h"
 #include "proto/version.h"
+#include "sidecar/auth.h"
 #include "sidecar/daemon.h"
 #include "sidecar/log.h"
 #include "sidecar/modules.h"
@@ -104,8 +105,19 @@ static Kvf__Engine__Reply *on_hello(struct sc_daemon *d,
 	struct sc_registry *reg = d->registry;
 	struct sc_session *s, *other;
 	char err[256];
+	uint64_t uid = 0;
 	int rc;
 
+	/* Who is on the other end, from the kernel (SO_PEERCRED), not from
+	 * the hello: only our uid and root, or anyone the socket's group
+	 * lets in when --socket-group was set (sidecar/auth.h). */
+	if ((rc = nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid)) != 0)
+		return fail(rp, KVF_EPERM, "engine %.64s: peer credentials "
+		            "unavailable: %s", h->engine_name, nng_strerror(rc));
+	if (sc_auth_engine_uid((int)uid, d->cfg.socket_group[0] != 0, err,
+	                       sizeof err) != 0)
+		return fail(rp, KVF_EPERM, "engine %.64s: %s", h->engine_name,
+		            err);
 	if (h->proto_version != KVF_ENGINE_PROTO_VERSION)
 		return fail(rp, KVF_EVERSION,
 		            "engine protocol version %u is not supported: this "

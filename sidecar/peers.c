@@ -28,6 +28,7 @@
 
 #include "proto/peer.pb-c.h"
 #include "proto/version.h"
+#include "sidecar/auth.h"
 #include "sidecar/daemon.h"
 #include "sidecar/gpu_path.h"
 #include "sidecar/log.h"
@@ -53,6 +54,7 @@ struct sc_peers {
 	struct sc_daemon *d;
 	struct sc_rep_server *srv;
 	pthread_mutex_t resolve_lock; /* one peer entry per url+engine */
+	struct sc_auth *auth; /* NULL: no --secret-file */
 	pthread_t hb_thread;
 	bool hb_running;
 	pthread_mutex_t hb_lock;
@@ -98,8 +100,9 @@ static nng_msg *error_reply(int code, const char *fmt, ...)
 	return pack_reply(&r);
 }
 
-static nng_msg *on_handshake(struct sc_daemon *d, const Kvf__Peer__Handshake *h)
+static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 {
+	struct sc_daemon *d = p->d;
 	const struct xfer_fabric_info *fi = xfer_fabric_info(d->fabric);
 	struct sc_registry *reg = d->registry;
 	Kvf__Peer__Reply r = KVF__PEER__REPLY__INIT;
@@ -109,10 +112,16 @@ static nng_msg *on_handshake(struct sc_daemon *d, const Kvf__Peer__Handshake *h)
 	struct sc_session *s;
 	struct sc_region *rg;
 	size_t n = 0, pos = 0;
+	uint8_t mac[SC_SHA256_LEN];
+	char aerr[256];
 	nng_msg *out;
 	bool same_host = strcmp(h->host_id, d->host_id) == 0;
 	uint64_t caller_addr;
 
+	/* Keys go only to a sidecar that proves the shared secret. */
+	if (sc_auth_verify_handshake(p->auth, h, aerr, sizeof aerr) != 0)
+		return error_reply(KVF_EPERM, "sidecar %.40s (engine %.64s): %s",
+		                   h->sidecar_id, h->engine_name, aerr);
 	if (h->proto_version != KVF_PEER_PROTO_VERSION)
 		return error_reply(KVF_EVERSION,
 		                   "peer protocol version %u is not supported: this "
@@ -200,6 +209,7 @@ static nng_msg *on_handshake(struct sc_daemon *d, const Kvf__Peer__Handshake *h)
 	hr.n_regions = n;
 	hr.regions = dptrs;
 	hr.epoch = d->epoch;
+	sc_auth_sign_reply(p->auth, h, &hr, mac);
 	r.body_case = KVF__PEER__REPLY__BODY_HANDSHAKE;
 	r.handshake = &hr;
 	out = pack_reply(&r);
@@ -230,7 +240,7 @@ static nng_msg *handle(void *arg, nng_msg *req, nng_pipe pipe)
 		                   "undecodable peer message (%zu bytes)", len);
 	switch (m->body_case) {
 	case KVF__PEER__REQUEST__BODY_HANDSHAKE:
-		out = on_handshake(p->d, m->handshake);
+		out = on_handshake(p, m->handshake);
 		break;
 	case KVF__PEER__REQUEST__BODY_HEARTBEAT: {
 		Kvf__Peer__Reply r = KVF__PEER__REPLY__INIT;
@@ -450,12 +460,23 @@ int sc_peers_start(struct sc_daemon *d)
 	if (!p)
 		return KVF_ENOMEM;
 	p->d = d;
+	{
+		char aerr[512];
+		rc = sc_auth_load(d->cfg.secret_file, &p->auth, aerr,
+		                  sizeof aerr);
+		if (rc != 0) {
+			sc_error("%s", aerr);
+			free(p);
+			return rc;
+		}
+	}
 	pthread_mutex_init(&p->resolve_lock, NULL);
 	nng_socket_set_size(d->peer_sock, NNG_OPT_RECVMAXSZ,
 	                    4 * (size_t)KVF_MAX_CONTROL_MSG);
 	rc = sc_rep_server_start(d->peer_sock, WORKERS, handle, p, "peer",
 	                         &p->srv);
 	if (rc != 0) {
+		sc_auth_free(p->auth);
 		free(p);
 		return rc;
 	}
@@ -487,6 +508,7 @@ void sc_peers_stop(struct sc_daemon *d)
 	pthread_cond_destroy(&p->hb_cond);
 	sc_rep_server_stop(p->srv);
 	pthread_mutex_destroy(&p->resolve_lock);
+	sc_auth_free(p->auth);
 	free(p);
 	d->peers = NULL;
 }
@@ -642,6 +664,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	struct sc_peers *ps = d->peers;
 	Kvf__Peer__Request req = KVF__PEER__REQUEST__INIT;
 	Kvf__Peer__Handshake h = KVF__PEER__HANDSHAKE__INIT;
+	uint8_t mac[SC_SHA256_LEN];
 	Kvf__Peer__Reply *rep = NULL;
 	Kvf__Peer__HandshakeReply *hr;
 	struct sc_remote_region *regions = NULL, *old;
@@ -670,6 +693,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	h.fabric_addr.len = fi->addr_len;
 	h.engine_name = (char *)engine_name;
 	h.epoch = d->epoch;
+	sc_auth_sign_handshake(ps->auth, &h, mac);
 	req.body_case = KVF__PEER__REQUEST__BODY_HANDSHAKE;
 	req.handshake = &h;
 	if ((rc = call(d, url, timeout_ms, &req, &rep, err, errlen)) != 0)
@@ -687,6 +711,8 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		rc = KVF_EVERSION;
 		goto out;
 	}
+	if ((rc = sc_auth_verify_reply(ps->auth, &h, hr, err, errlen)) != 0)
+		goto out;
 	if (hr->fabric_addr.len == 0 || hr->fabric_addr.len > 256) {
 		snprintf(err, errlen, "peer sent a fabric address of %zu bytes",
 		         hr->fabric_addr.len);

@@ -472,6 +472,11 @@ static void cancel_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	struct sc_xfer *t = sc_idmap_get(&sl->xfers, c->xfer_id);
 	if (!t)
 		return; /* already finished: its completion went out */
+	/* Every byte is written and the notification is on its way: the
+	 * peer will see it, so the transfer completes rather than report a
+	 * cancel the remote engine contradicts. */
+	if (t->notify_sent)
+		return;
 	sc_xfer_fail(t, KVF_ECANCELED, "cancelled by the engine after %u of %u "
 	     "operations", t->next_post, t->plan.nops);
 	t->next_post = t->plan.nops;

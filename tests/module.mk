@@ -57,3 +57,5 @@ ifneq ($(BENCH_ARGS),)
 		$(filter-out all,$(BENCH_ARGS))
 endif
 .PHONY: bench demo
+include tests/fuzz/fuzz.mk
+include tests/faults/faults.mk
