@@ -269,6 +269,10 @@ void kvf_close(kvf_client *c)
 		return;
 	if (c->session_id && !atomic_load(&c->dead)) {
 		Kvf__Engine__Request req = KVF__ENGINE__REQUEST__INIT;
+		/* A sidecar that just died may not have dropped the pipe
+		 * yet: do not wait the full timeout for its goodbye. */
+		nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO,
+		                  c->timeout_ms < 500 ? (int)c->timeout_ms : 500);
 		Kvf__Engine__Goodbye g = KVF__ENGINE__GOODBYE__INIT;
 		Kvf__Engine__Reply *rep = NULL;
 		g.session_id = c->session_id;

@@ -67,6 +67,11 @@ int ipc_session_attach(void *mem, size_t len, struct ipc_ring *sub,
 		return KVF_EPROTO;
 	}
 	/* The two rings must not overlap each other. */
+	if (sub_off == comp_off) {
+		snprintf(err, errlen, "session memory: both rings at offset %llu",
+		         (unsigned long long)sub_off);
+		return KVF_EPROTO;
+	}
 	if (ipc_ring_attach((char *)mem + sub_off, comp_off > sub_off ? comp_off - sub_off : len - sub_off, sub) != 0 ||
 	    ipc_ring_attach((char *)mem + comp_off, sub_off > comp_off ? sub_off - comp_off : len - comp_off, comp) != 0) {
 		snprintf(err, errlen, "session memory: ring header invalid");

@@ -703,6 +703,20 @@ static void check_deadlines(struct sc_xfers *x, uint64_t now)
 		next = t->next;
 		if (now < t->deadline_ns || t->reported)
 			continue;
+		/* The notification is out: the target may already have
+		 * told its engine, so a timeout now would contradict it.
+		 * Give its confirmation a grace period of its own. */
+		if (t->status == 0 && t->notify_sent &&
+		    now < t->deadline_ns + NOTIFY_GRACE_NS)
+			continue;
+		if (t->status == 0 && t->notify_sent) {
+			sc_xfer_fail(t, KVF_EPEER,
+			             "notification sent to peer %u but not "
+			             "confirmed: its engine may or may not have it",
+			             t->peer_id);
+			expire(x, t);
+			continue;
+		}
 		if (t->status == 0)
 			sc_xfer_fail(t, KVF_ETIMEDOUT,
 			     "deadline passed after %u of %u operations to peer "

@@ -29,6 +29,9 @@ struct sc_gpu_xfer;
 #define COMP_BATCH 64
 #define SPIN_TURNS 4000
 #define REC_MAX (IPC_RING_MAX_BYTES / 2)
+/* How long a sent notification may take to be confirmed past the
+ * transfer's deadline before the transfer ends with KVF_EPEER. */
+#define NOTIFY_GRACE_NS 2000000000ull
 
 /* What a fabric context belongs to (struct xfer_ctx.kind). */
 enum {
