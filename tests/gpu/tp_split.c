@@ -111,7 +111,7 @@ static int prefill_rank(int argc, char **argv)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		segs[i].local_region = reg;
-	char tag[16];
+	char tag[24];
 	snprintf(tag, sizeof tag, "rank %d", r);
 	struct kvf_xfer_opts xo = {.tag = tag,
 	                           .tag_len = (uint32_t)strlen(tag),
@@ -151,7 +151,7 @@ static pid_t spawn_rank(int r, const struct tp_daemon *a,
                         const struct tp_daemon *b, kvf_region dreg,
                         uint32_t seed, const char *out)
 {
-	char rs[8], regs[16], seeds[16];
+	char rs[16], regs[16], seeds[16];
 	snprintf(rs, sizeof rs, "%d", r);
 	snprintf(regs, sizeof regs, "%u", dreg);
 	snprintf(seeds, sizeof seeds, "%u", seed);
@@ -254,7 +254,7 @@ static void run_mode(const char *mode, const struct tp_daemon *a,
 			continue;
 		}
 		for (int r = 0; r < 2; r++) {
-			char name[32], tag[16];
+			char name[32], tag[24];
 			snprintf(name, sizeof name, "prefill-%d", r);
 			snprintf(tag, sizeof tag, "rank %d", r);
 			if (strcmp(ev.peer_engine, name) == 0 &&
