@@ -422,22 +422,16 @@ static int same_host_step(struct sc_xfers *x, struct sc_xfer *t)
 		return 1;
 	}
 	bool peer = false;
-	int last_rdev = gx->dev;
 	for (uint32_t i = 0; i < t->plan.nops; i++) {
 		const struct sc_op *op = &t->plan.ops[i];
 		uint8_t *remote = (uint8_t *)(uintptr_t)op->raddr;
 		v[i].len = op->len;
 		v[i].dst = t->op == KVF_WRITE ? remote : op->local;
 		v[i].src = t->op == KVF_WRITE ? op->local : remote;
+		/* Any remote region on another GPU makes it a peer batch,
+		 * not only the first op's. */
 		if (op->rdev != gx->dev)
 			peer = true;
-		/* Peer access is asked for once per pair; without it the
-		 * driver stages peer copies through host memory. A refusal
-		 * is logged there and the copies still run. */
-		if (op->rdev != last_rdev) {
-			last_rdev = op->rdev;
-			(void)xfer_cuda_copier_peer(g->cp, gx->dev, op->rdev);
-		}
 	}
 	/* Both engines' memory on one GPU: device-to-device; on two GPUs of
 	 * this host: a peer copy (NVLink or PCIe). */

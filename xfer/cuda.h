@@ -142,17 +142,6 @@ void xfer_cuda_copier_close(struct xfer_cuda_copier *cp);
 void xfer_cuda_copier_use_batch_api(struct xfer_cuda_copier *cp, bool on);
 
 /*
- * Let dev's copies reach peer's memory directly (NVLink or PCIe P2P):
- * cudaDeviceEnablePeerAccess both ways, once per pair. Without it the
- * driver stages every peer copy through host memory, an order of magnitude
- * slower. 0 also when the pair cannot have peer access (then logged once,
- * and copies still work, staged by the driver); KVF_EINVAL for a bad
- * device; KVF_ECUDA when enabling failed. Call it from the thread that
- * issues the copies, before the first peer copy between the two.
- */
-int xfer_cuda_copier_peer(struct xfer_cuda_copier *cp, int dev, int peer);
-
-/*
  * Issue n copies of one kind on dev's stream for that kind, after the
  * stream waits for wait_event (a cudaEvent_t, or NULL). Pieces whose source
  * and destination both continue the previous piece are merged first.

@@ -51,14 +51,6 @@ void xfer_cuda_copier_use_batch_api(struct xfer_cuda_copier *cp, bool on)
 	(void)on;
 }
 
-int xfer_cuda_copier_peer(struct xfer_cuda_copier *cp, int dev, int peer)
-{
-	(void)cp;
-	(void)dev;
-	(void)peer;
-	return KVF_ENOTSUP;
-}
-
 int xfer_cuda_copy_start(struct xfer_cuda_copier *cp, int dev,
                          enum xfer_cuda_kind kind,
                          const struct xfer_cuda_copy *v, uint32_t n,
@@ -132,7 +124,6 @@ struct xfer_cuda_copier {
 	cudaStream_t *streams; /* [dev * XFER_CUDA_KINDS + kind], lazy */
 	struct xfer_cuda_batch **free; /* per device */
 	bool use_batch;
-	bool *peer_tried; /* [dev * ndev + peer]: access asked for */
 	uint32_t live; /* batches handed out and not freed */
 	/* Scratch for merging and for cudaMemcpyBatchAsync. */
 	void **dsts;
@@ -204,14 +195,11 @@ int xfer_cuda_copier_open(struct xfer_cuda_copier **out, char *err,
 		cp->streams = calloc((size_t)n * XFER_CUDA_KINDS,
 		                     sizeof(*cp->streams));
 		cp->free = calloc((size_t)n, sizeof(*cp->free));
-		cp->peer_tried = calloc((size_t)n * (size_t)n,
-		                        sizeof(*cp->peer_tried));
 	}
-	if (!cp || !cp->streams || !cp->free || !cp->peer_tried) {
+	if (!cp || !cp->streams || !cp->free) {
 		if (cp) {
 			free(cp->streams);
 			free(cp->free);
-			free(cp->peer_tried);
 		}
 		free(cp);
 		if (err && errlen)
@@ -269,7 +257,6 @@ void xfer_cuda_copier_close(struct xfer_cuda_copier *cp)
 	free(cp->sizes);
 	free(cp->streams);
 	free(cp->free);
-	free(cp->peer_tried);
 	free(cp);
 }
 
@@ -278,62 +265,6 @@ void xfer_cuda_copier_use_batch_api(struct xfer_cuda_copier *cp, bool on)
 	pthread_mutex_lock(&cp->lock);
 	cp->use_batch = on;
 	pthread_mutex_unlock(&cp->lock);
-}
-
-/* One direction; called with the lock held. */
-static int enable_peer(int dev, int peer)
-{
-	cudaError_t rc;
-	int can = 0;
-
-	rc = cudaDeviceCanAccessPeer(&can, dev, peer);
-	if (rc != cudaSuccess)
-		return log_cuda("peer access", dev, "cudaDeviceCanAccessPeer",
-		                rc);
-	if (!can) {
-		sc_warn("CUDA copy engine: device %d cannot reach device %d "
-		        "directly; the driver stages their copies through "
-		        "host memory", dev, peer);
-		return 0;
-	}
-	rc = cudaSetDevice(dev);
-	if (rc != cudaSuccess)
-		return log_cuda("peer access", dev, "cudaSetDevice", rc);
-	rc = cudaDeviceEnablePeerAccess(peer, 0);
-	if (rc == cudaErrorPeerAccessAlreadyEnabled) {
-		(void)cudaGetLastError();
-		return 0;
-	}
-	if (rc != cudaSuccess)
-		return log_cuda("peer access", dev,
-		                "cudaDeviceEnablePeerAccess", rc);
-	sc_info("CUDA copy engine: device %d reaches device %d directly "
-	        "(peer access enabled)", dev, peer);
-	return 0;
-}
-
-int xfer_cuda_copier_peer(struct xfer_cuda_copier *cp, int dev, int peer)
-{
-	int rc = 0;
-
-	if (dev < 0 || dev >= cp->ndev || peer < 0 || peer >= cp->ndev)
-		return KVF_EINVAL;
-	if (dev == peer)
-		return 0;
-	pthread_mutex_lock(&cp->lock);
-	/* Both ways: a READ copies from peer into dev on dev's stream too,
-	 * and either side may start the next transfer. Asked once per pair
-	 * whatever the answer, so a refusal costs one log line, not one
-	 * per transfer. */
-	if (!cp->peer_tried[dev * cp->ndev + peer]) {
-		cp->peer_tried[dev * cp->ndev + peer] = true;
-		cp->peer_tried[peer * cp->ndev + dev] = true;
-		rc = enable_peer(dev, peer);
-		if (rc == 0)
-			rc = enable_peer(peer, dev);
-	}
-	pthread_mutex_unlock(&cp->lock);
-	return rc;
 }
 
 static int grow(struct xfer_cuda_copier *cp, uint32_t n)

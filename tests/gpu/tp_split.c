@@ -340,15 +340,6 @@ int main(int argc, char **argv)
 	ok(log && strstr(log, "engine prefill-0") &&
 	   strstr(log, "engine prefill-1"), "both ranks registered with the "
 	   "one sidecar A");
-	/* Rank 1's same-host copies cross GPUs: without peer access the
-	 * driver would stage them through host memory. */
-	ok(log && (strstr(log, "device 1 reaches device 0 directly") ||
-	           strstr(log, "device 0 reaches device 1 directly") ||
-	           strstr(log, "cannot reach device")),
-	   "same-host: sidecar A enabled peer access between the GPUs (or "
-	   "logged why it cannot)");
-	if (log && strstr(log, "cannot reach device"))
-		diag("no peer access between the GPUs on this machine");
 	free(log);
 	ok(tp_daemon_stop(&a1, SIGTERM, 8000) == 0 &&
 	   tp_daemon_stop(&b1, SIGTERM, 8000) == 0 &&
