@@ -421,19 +421,23 @@ static int same_host_step(struct sc_xfers *x, struct sc_xfer *t)
 		sc_xfer_advance(x, t);
 		return 1;
 	}
+	bool peer = false;
 	for (uint32_t i = 0; i < t->plan.nops; i++) {
 		const struct sc_op *op = &t->plan.ops[i];
 		uint8_t *remote = (uint8_t *)(uintptr_t)op->raddr;
 		v[i].len = op->len;
 		v[i].dst = t->op == KVF_WRITE ? remote : op->local;
 		v[i].src = t->op == KVF_WRITE ? op->local : remote;
+		/* Any remote region on another GPU makes it a peer batch,
+		 * not only the first op's. */
+		if (op->rdev != gx->dev)
+			peer = true;
 	}
 	/* Both engines' memory on one GPU: device-to-device; on two GPUs of
 	 * this host: a peer copy (NVLink or PCIe). */
 	rc = xfer_cuda_copy_start(g->cp, gx->dev,
-	                          t->plan.ops[0].rdev == gx->dev ? XFER_CUDA_D2D
-	                                                         : XFER_CUDA_PEER,
-	                          v, t->plan.nops, gx->event, &gx->batch);
+	                          peer ? XFER_CUDA_PEER : XFER_CUDA_D2D, v,
+	                          t->plan.nops, gx->event, &gx->batch);
 	free(v);
 	t->next_post = t->plan.nops;
 	if (rc != 0) {
