@@ -25,9 +25,11 @@
  * - Nothing is ever written outside a registered region: every segment is
  *   checked against both regions' bounds before anything is posted.
  * - Every transfer has a deadline (kvf_xfer_opts.timeout_ms, else the
- *   sidecar's --xfer-timeout) and its event comes by then, also when the
- *   peer died or hangs; a peer that misses three heartbeats fails its
- *   transfers at once with KVF_EPEER.
+ *   sidecar's --xfer-timeout-ms) and its event comes by then, also when the
+ *   peer died or hangs; only a transfer whose notification was already on
+ *   its way gets up to 0.5 s more for the target to confirm it, so that a
+ *   notified peer never sees its sender report a timeout. A peer that
+ *   misses three heartbeats fails its transfers at once with KVF_EPEER.
  * - After a transfer ends with an error (KVF_ETIMEDOUT, KVF_EPEER,
  *   KVF_ECANCELED, ...) the bytes it was writing are undefined: the remote
  *   range for a WRITE (its engine never got the notification), the local

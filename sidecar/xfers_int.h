@@ -31,7 +31,7 @@ struct sc_gpu_xfer;
 #define REC_MAX (IPC_RING_MAX_BYTES / 2)
 /* How long a sent notification may take to be confirmed past the
  * transfer's deadline before the transfer ends with KVF_EPEER. */
-#define NOTIFY_GRACE_NS 2000000000ull
+#define NOTIFY_GRACE_NS 500000000ull
 
 /* What a fabric context belongs to (struct xfer_ctx.kind). */
 enum {
