@@ -218,8 +218,8 @@ int main(int argc, char **argv)
 	       "save of 16 GPU blocks submitted");
 	ok(wait_done(c, x, 20000) && ev.status == 0 &&
 	   ev.bytes == (uint64_t)SB / 4 * LAYERS * SBB,
-	   "saved from GPU memory (%llu bytes) %s",
-	   (unsigned long long)ev.bytes, ev.message);
+	   "saved from GPU memory, 16 blocks x 4 layers x 64 KiB %s",
+	   ev.message);
 	CK(cudaMemset(spool, 0, SREGION + 2 * POOL_OFF));
 	is_int(kvf_load_blocks(c, sreg, db, SB / 4, "g1", NULL, &x), 0,
 	       "load into other GPU blocks submitted");
