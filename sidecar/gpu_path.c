@@ -251,6 +251,19 @@ struct xfer_cuda *sc_gpu_cuda(struct sc_daemon *d, char *err, size_t errlen)
 	return NULL;
 }
 
+struct xfer_cuda_copier *sc_gpu_copier(struct sc_daemon *d)
+{
+	struct sc_gpu *g = d->xfers ? d->xfers->gpu : NULL;
+	return g && g->cu ? g->cp : NULL;
+}
+
+void sc_gpu_busy_add(struct sc_daemon *d, int delta)
+{
+	struct sc_gpu *g = d->xfers ? d->xfers->gpu : NULL;
+	if (g)
+		g->busy = (uint32_t)((int64_t)g->busy + delta);
+}
+
 struct import_ref {
 	struct xfer_cuda *cu;
 	struct xfer_cuda_import *imp;

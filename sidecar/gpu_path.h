@@ -16,6 +16,7 @@ struct sc_xfers;
 struct sc_xfer;
 struct xfer_comp;
 struct xfer_cuda;
+struct xfer_cuda_copier;
 struct ipc_cuda_mem;
 
 /* Open CUDA and the staging pool (main thread, in sc_xfers_start). A
@@ -26,6 +27,14 @@ void sc_gpu_stop(struct sc_xfers *x);
 /* The CUDA context for imports (control threads), or NULL with the reason
  * in err. */
 struct xfer_cuda *sc_gpu_cuda(struct sc_daemon *d, char *err, size_t errlen);
+
+/* The copier, for the storage tier's staging copies (progress thread), or
+ * NULL when this sidecar has no CUDA. */
+struct xfer_cuda_copier *sc_gpu_copier(struct sc_daemon *d);
+
+/* Progress thread: another module's copies run (+1) or ended (-1); the
+ * copier has no fd to wake the loop, so it must not sleep meanwhile. */
+void sc_gpu_busy_add(struct sc_daemon *d, int delta);
 
 /* Import a remote engine's CUDA region exported to us (same host); the
  * returned reference is released with sc_gpu_rele_import. */
