@@ -261,9 +261,12 @@ KVF_API int kvf_wait(kvf_client *c, struct kvf_event *evs, int max,
  * or header did not verify; the memory then holds what the file held),
  * KVF_EINVAL (layout or size mismatch, bad name: names are 1..200 bytes
  * of printable ASCII without '/', not starting with '.'), KVF_ENOSPC,
- * KVF_EIO, KVF_ENOTSUP (the sidecar has no storage directory, or the
- * region is GPU memory). The memory must not be touched until the event.
- * Only host regions (kvf_alloc_host) can be saved and loaded for now.
+ * KVF_EIO, KVF_ENOTSUP (the sidecar has no storage directory). The
+ * memory must not be touched until the event. GPU regions are staged
+ * through the sidecar's pinned host buffers (at most 1 GiB of staging
+ * per request: larger ones get KVF_ENOSPC, split them); a load into GPU
+ * memory writes it only after every checksum verified. Storage requests
+ * do not wait for CUDA events: synchronise the engine's GPU work first.
  *
  * opts may be NULL; storage requests carry no tag or CUDA event
  * (KVF_EINVAL when given) and have no deadline: they end when the disk
