@@ -318,6 +318,36 @@ static uint32_t merge(struct xfer_cuda_copier *cp,
 	return k;
 }
 
+/*
+ * Copies between two GPUs of the host. The far end is usually memory an
+ * engine exported and we imported in its own device's context; a plain
+ * cudaMemcpyAsync between contexts is staged through host memory (about
+ * 38 GB/s measured on H100s, against about 395 GB/s over NVLink), while
+ * cudaMemcpyPeerAsync with both devices named takes the direct path. The
+ * devices come from the first piece: a batch is one transfer's copies.
+ */
+static int issue_peer(struct xfer_cuda_copier *cp, int dev, uint32_t k,
+                      cudaStream_t s)
+{
+	struct cudaPointerAttributes da, sa;
+	cudaError_t rc;
+
+	if (cudaPointerGetAttributes(&da, cp->dsts[0]) != cudaSuccess ||
+	    cudaPointerGetAttributes(&sa, cp->srcs[0]) != cudaSuccess ||
+	    da.type != cudaMemoryTypeDevice || sa.type != cudaMemoryTypeDevice) {
+		(void)cudaGetLastError();
+		return -1; /* not two device pointers: the generic path */
+	}
+	for (uint32_t i = 0; i < k; i++) {
+		rc = cudaMemcpyPeerAsync(cp->dsts[i], da.device, cp->srcs[i],
+		                         sa.device, cp->sizes[i], s);
+		if (rc != cudaSuccess)
+			return log_cuda(kind_names[XFER_CUDA_PEER], dev,
+			                "cudaMemcpyPeerAsync", rc);
+	}
+	return 0;
+}
+
 static int issue(struct xfer_cuda_copier *cp, int dev,
                  enum xfer_cuda_kind kind, uint32_t k, cudaStream_t s)
 {
@@ -326,6 +356,11 @@ static int issue(struct xfer_cuda_copier *cp, int dev,
 	cudaError_t rc;
 	uint32_t i = 0;
 
+	if (kind == XFER_CUDA_PEER) {
+		int ret = issue_peer(cp, dev, k, s);
+		if (ret >= 0)
+			return ret;
+	}
 	if (cp->use_batch && k > 1) {
 		memset(&attr, 0, sizeof(attr));
 		attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
