@@ -14,6 +14,7 @@ BUILD ?= build/$(MODE)
 CUDA_HOME ?= /usr/local/cuda
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -68,6 +69,7 @@ BINS :=
 TESTS :=
 GPU_TESTS :=
 BENCHES :=
+EXTRA_SRCS :=
 
 # Defined before the module.mk files: their rules expand it at once.
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

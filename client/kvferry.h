@@ -24,10 +24,17 @@
  *   of the transfer that carried it is in the target's memory.
  * - Nothing is ever written outside a registered region: every segment is
  *   checked against both regions' bounds before anything is posted.
- * - A transfer that ends with KVF_ETIMEDOUT or KVF_ECANCELED reports only
- *   after the provider completed or flushed every operation it had posted,
- *   so no late write lands in the local memory afterwards, and the remote
- *   region's registration is revoked before a write can be re-issued into it.
+ * - Every transfer has a deadline (kvf_xfer_opts.timeout_ms, else the
+ *   sidecar's --xfer-timeout) and its event comes by then, also when the
+ *   peer died or hangs; a peer that misses three heartbeats fails its
+ *   transfers at once with KVF_EPEER.
+ * - After a transfer ends with an error (KVF_ETIMEDOUT, KVF_EPEER,
+ *   KVF_ECANCELED, ...) the bytes it was writing are undefined: the remote
+ *   range for a WRITE (its engine never got the notification), the local
+ *   range for a READ. The sidecar keeps the memory registered until the
+ *   provider has returned every operation it posted, so nothing lands in
+ *   memory that was deregistered or unmapped; reuse the affected range only
+ *   for a new transfer, whose success event vouches for its bytes.
  */
 #ifndef KVFERRY_H
 #define KVFERRY_H
@@ -226,6 +233,8 @@ struct kvf_event {
 	uint32_t tag_len; /* NOTIF: the tag the remote engine sent */
 	uint8_t tag[KVF_MAX_TAG];
 	char peer_engine[KVF_MAX_NAME]; /* NOTIF: the remote engine's name */
+	/* XFER_DONE with an error: what failed (segment, region, peer). */
+	char message[160];
 };
 
 /* Take up to max events without blocking; *n gets the count. */

@@ -7,11 +7,14 @@ CTL_SRCS := $(wildcard client/kvferryctl*.c)
 BINS += $(BUILD)/bin/kvferryctl $(BUILD)/libkvferry.so $(BUILD)/libkvferry.a \
 	$(BUILD)/include/kvferry.h
 
-$(BUILD)/libkvferry.so: $(call obj,$(CLIENT_SRCS)) client/libkvferry.map
+$(BUILD)/libkvferry.so.0: $(call obj,$(CLIENT_SRCS)) client/libkvferry.map
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=client/libkvferry.map \
 		-Wl,-soname,libkvferry.so.0 -o $@ $(call obj,$(CLIENT_SRCS)) $(LIBS_ALL)
+
+$(BUILD)/libkvferry.so: $(BUILD)/libkvferry.so.0
+	$(Q)ln -sf libkvferry.so.0 $@
 
 $(BUILD)/libkvferry.a: $(call obj,$(CLIENT_SRCS))
 	@echo "  AR      $@"
@@ -25,3 +28,4 @@ $(BUILD)/bin/kvferryctl: $(call obj,$(CTL_SRCS)) $(BUILD)/libkvfcore.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+EXTRA_SRCS += $(CTL_SRCS)

@@ -12,11 +12,13 @@
 #include <stdint.h>
 
 #include "sidecar/config.h"
+#include "sidecar/stats.h"
 
 struct xfer_fabric;
 struct sc_engines;
 struct sc_peers;
 struct sc_xfers;
+struct sc_registry;
 struct sc_ctl_server;
 
 struct sc_counters {
@@ -45,9 +47,12 @@ struct sc_daemon {
 	struct sc_engines *engines; /* sidecar/engines.c */
 	struct sc_peers *peers;     /* sidecar/peers.c */
 	struct sc_xfers *xfers;     /* sidecar/xfers.c */
+	struct sc_registry *registry; /* sidecar/registry.c, made by xfers */
 
 	struct sc_counters counters;
+	struct sc_stats stats;
 	_Atomic int stopping;
+	_Atomic int draining; /* refuse new transfers, finish those in flight */
 
 	/* What peers are told to dial back (sc_config_advertise). */
 	char advertise_url[SC_URL_MAX];

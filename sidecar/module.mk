@@ -6,3 +6,4 @@ $(BUILD)/bin/kvferryd: $(call obj,sidecar/main.c) $(BUILD)/libkvfcore.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+EXTRA_SRCS += sidecar/main.c

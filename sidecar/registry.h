@@ -1,0 +1,140 @@
+/*
+ * sidecar/registry.h - the sidecar's tables: engine sessions, their
+ * registered regions, and the remote engines (peers) resolved by them,
+ * under one lock. Control threads (engine and peer servers) add and remove
+ * entries; the progress thread looks them up when it accepts a transfer.
+ *
+ * Lifetimes: regions and sessions are reference-counted. A transfer holds a
+ * reference on every local region it touches, so a region deregistered (or
+ * an engine that died) while RDMA is in flight stays mapped and registered
+ * until the provider has completed every operation on it.
+ */
+#ifndef KVF_SIDECAR_REGISTRY_H
+#define KVF_SIDECAR_REGISTRY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/kvferry.h"
+#include "ipc/ring.h"
+#include "ipc/shm.h"
+#include "sidecar/idmap.h"
+
+struct sc_daemon;
+struct xfer_mr;
+
+struct sc_region {
+	uint32_t id;
+	_Atomic int refs;
+	uint64_t session_id; /* the engine session that registered it */
+	uint32_t kind;       /* enum xfer_mem */
+	uint8_t *base;       /* the sidecar's address of byte 0 */
+	uint64_t len;
+	bool has_layout;
+	struct kvf_layout layout;
+	struct xfer_mr *mr;
+	void *desc;
+	uint64_t key;
+	uint64_t remote_base;
+	struct ipc_shm shm; /* host regions: the engine's shared memory */
+	void *cuda;         /* CUDA regions: the import (xfer/cuda.h) */
+	void (*cuda_close)(void *cuda);
+	struct sc_daemon *d;
+};
+
+/* A completion the engine's ring had no room for yet. */
+struct sc_pending_comp {
+	uint32_t type;
+	uint32_t len;
+	struct sc_pending_comp *next;
+	uint64_t data[]; /* the record */
+};
+
+struct sc_session {
+	uint64_t id;
+	char name[KVF_MAX_NAME];
+	uint32_t pid;
+	uint32_t pipe_id;
+	_Atomic int refs;
+	_Atomic int closing; /* goodbye or engine gone: the progress thread
+	                        fails its work and drops it */
+	struct ipc_shm shm;
+	struct ipc_ring sub;  /* the progress thread consumes */
+	struct ipc_ring comp; /* the progress thread produces */
+	/* Progress thread only. */
+	struct sc_pending_comp *pending_head, *pending_tail;
+	uint32_t inflight;
+	bool ring_broken;
+	uint64_t regions_count; /* under the registry lock */
+};
+
+struct sc_remote_region {
+	uint32_t id;
+	uint32_t kind;
+	uint64_t len;
+	uint64_t addr; /* what goes into fi_write's addr for offset 0 */
+	uint64_t key;
+	bool has_layout;
+	struct kvf_layout layout;
+};
+
+struct sc_peer {
+	uint32_t id;
+	char url[256];
+	char engine[KVF_MAX_NAME];
+	char sidecar_id[40];
+	char host_id[80];
+	char provider[64];
+	uint64_t epoch;
+	uint64_t remote_session;
+	uint64_t fi_addr;
+	struct sc_remote_region *regions; /* replaced on each handshake */
+	uint32_t nregions;
+	/* Health (heartbeats, transfers). */
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t errors;
+	_Atomic uint64_t rtt_ns;
+	_Atomic int healthy;
+	uint64_t last_ok_ns;
+	uint32_t misses; /* heartbeat thread only */
+};
+
+struct sc_registry {
+	pthread_mutex_t lock;
+	struct sc_idmap sessions; /* id -> sc_session */
+	struct sc_idmap regions;  /* id -> sc_region */
+	struct sc_idmap peers;    /* id -> sc_peer */
+	struct sc_idmap fabaddrs; /* hash(sidecar id, epoch) -> fi_addr + 1 */
+	uint64_t next_session;
+	uint32_t next_region;
+	uint32_t next_peer;
+	/* Bumped whenever the set of sessions changes, so the progress
+	 * thread refreshes its list without taking the lock every loop. */
+	_Atomic uint64_t generation;
+	/* Bumped whenever a peer's health changes, so the progress thread
+	 * fails transfers to a dead peer at once. */
+	_Atomic uint64_t peer_generation;
+};
+
+int sc_registry_init(struct sc_registry *r);
+void sc_registry_fini(struct sc_registry *r);
+
+/* Session references. sc_session_rele frees the session (unmaps its
+ * rings) when the last reference goes. */
+void sc_session_hold(struct sc_session *s);
+void sc_session_rele(struct sc_session *s);
+
+/* Region references; the last one closes the MR and unmaps. */
+void sc_region_hold(struct sc_region *r);
+void sc_region_rele(struct sc_region *r);
+
+/* Find a session by engine name (caller holds the lock). */
+struct sc_session *sc_registry_session_by_name(struct sc_registry *r,
+                                               const char *name);
+
+/* 64-bit hash of a string, for keys built from names. */
+uint64_t sc_hash_str(const char *s, uint64_t seed);
+
+#endif

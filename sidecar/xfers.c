@@ -1,0 +1,1165 @@
+/*
+ * sidecar/xfers.c - the progress thread, the one owner of the fabric's data
+ * path. Each turn it (1) takes new transfers and cancels off every engine's
+ * submission ring, validating and planning them under the registry lock,
+ * (2) posts planned operations while contexts and queue slots last,
+ * (3) reaps the fabric's completions, (4) delivers pending completion
+ * records, and (5) enforces deadlines.
+ *
+ * Notification ordering on unordered fabrics (EFA's SRD): a transfer's
+ * notification is sent to the target sidecar only after the completion of
+ * every one of its writes has been reaped, and writes are posted with
+ * FI_DELIVERY_COMPLETE where the provider offers it, so each completion
+ * means the bytes are in the target's memory. The target then hands the
+ * notification to its engine on receipt. We chose this over counting
+ * remote-CQ-data completions on the target because it needs no receive
+ * buffers per write, works for READ too (the notification follows the last
+ * read's completion), and keeps the target passive.
+ *
+ * Idle: the thread spins briefly, then sleeps on the sidecar-wide doorbell
+ * futex that engines ring after submitting. When the provider offers a CQ
+ * wait fd, a watcher thread blocks on it and rings the same doorbell, so
+ * fabric events wake the progress thread too; otherwise the sleep is
+ * bounded by a short, growing timeout.
+ */
+#include "sidecar/xfers.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/doorbell.h"
+#include "ipc/shm.h"
+#include "ipc/wire.h"
+#include "sidecar/daemon.h"
+#include "sidecar/log.h"
+#include "sidecar/plan.h"
+#include "sidecar/registry.h"
+#include "sidecar/store_ops.h"
+#include "xfer/fabric.h"
+
+#define CTX_POOL 1024u
+#define RING_BUDGET 64
+#define COMP_BATCH 64
+#define SPIN_TURNS 4000
+#define REC_MAX (IPC_RING_MAX_BYTES / 2)
+
+enum { CTX_OP = 1, CTX_NOTIFY = 2 };
+
+struct sc_xfer {
+	uint64_t xfer_id;
+	struct sc_session *sess;
+	uint32_t peer_id;
+	struct sc_peer *peer; /* peers live as long as the registry */
+	uint64_t fi_addr;
+	uint64_t remote_session;
+	uint64_t remote_epoch;
+	uint8_t op;
+	struct sc_plan plan;
+	uint32_t next_post;
+	uint32_t inflight;
+	int status;
+	bool notify_sent;
+	bool reported; /* its completion went to the engine already */
+	char msg[IPC_MSG_MAX];
+	uint64_t deadline_ns;
+	uint64_t start_ns;
+	uint16_t tag_len;
+	uint8_t tag[KVF_MAX_TAG];
+	struct xfer_ctx notify_ctx;
+	struct sc_notify_msg notify;
+	struct sc_xfer *prev, *next; /* the active list */
+};
+
+/* Per-session state private to the progress thread. */
+struct sess_slot {
+	struct sc_session *s;
+	struct sc_idmap xfers; /* xfer id -> sc_xfer */
+	bool dropped;
+};
+
+struct sc_xfers {
+	struct sc_daemon *d;
+	struct sc_registry reg;
+	struct xfer_fabric *fab;
+	uint64_t max_op;
+	uint32_t tx_limit;
+
+	struct ipc_shm bell_shm;
+	struct ipc_doorbell *bell;
+
+	pthread_t thread;
+	pthread_t watcher;
+	bool watcher_running;
+	int epfd;
+	int wait_fd;
+	int watched[8]; /* more fds that wake us: wait_fd first */
+	int nwatched;
+	_Atomic int stop;
+
+	/* Progress thread only. */
+	struct sess_slot *slots;
+	uint32_t nslots, capslots;
+	uint64_t seen_generation;
+	uint64_t seen_peer_generation;
+	struct sc_xfer *active; /* transfers not yet finished, oldest first */
+	struct sc_xfer *active_tail;
+	struct xfer_ctx *ctxs;
+	uint32_t *free_ctx;
+	uint32_t nfree;
+	uint8_t *recbuf;
+	uint64_t last_deadline_check;
+
+	/* kvferryctl xfers: a reader asks, the progress thread answers. */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	_Atomic int snap_wanted;
+	uint64_t snap_seq;
+	struct sc_xfer_info *snap;
+	size_t nsnap;
+};
+
+static struct sc_xfers *X(struct sc_daemon *d)
+{
+	return d->xfers;
+}
+
+/* ---- completions to the engine ---------------------------------------- */
+
+static void comp_put(struct sc_session *s, uint32_t type, const void *rec,
+                     uint32_t len)
+{
+	void *p;
+
+	if (atomic_load(&s->closing) || s->ring_broken)
+		return;
+	if (!s->pending_head && (p = ipc_ring_reserve(&s->comp, type, len))) {
+		memcpy(p, rec, len);
+		ipc_ring_commit(&s->comp);
+		return;
+	}
+	/* The engine is slow to poll: keep the record, never drop it. */
+	struct sc_pending_comp *pc = malloc(sizeof *pc + len);
+	if (!pc) {
+		sc_error("engine %s: completion lost: out of memory", s->name);
+		return;
+	}
+	pc->type = type;
+	pc->len = len;
+	pc->next = NULL;
+	memcpy(pc->data, rec, len);
+	if (s->pending_tail)
+		s->pending_tail->next = pc;
+	else
+		s->pending_head = pc;
+	s->pending_tail = pc;
+}
+
+static int comp_flush(struct sc_session *s)
+{
+	int n = 0;
+	while (s->pending_head) {
+		struct sc_pending_comp *pc = s->pending_head;
+		void *p = ipc_ring_reserve(&s->comp, pc->type, pc->len);
+		if (!p)
+			break;
+		memcpy(p, pc->data, pc->len);
+		ipc_ring_commit(&s->comp);
+		s->pending_head = pc->next;
+		if (!s->pending_head)
+			s->pending_tail = NULL;
+		free(pc);
+		n++;
+	}
+	return n;
+}
+
+static void report(struct sc_session *s, uint64_t xfer_id, int status,
+                   uint64_t bytes, const char *msg)
+{
+	struct ipc_comp_done d;
+	memset(&d, 0, sizeof d);
+	d.xfer_id = xfer_id;
+	d.status = status;
+	d.bytes = bytes;
+	if (msg)
+		snprintf(d.message, sizeof d.message, "%s", msg);
+	comp_put(s, IPC_COMP_DONE, &d, sizeof d);
+}
+
+/* ---- transfer lifetime ------------------------------------------------ */
+
+static struct sess_slot *slot_of(struct sc_xfers *x, struct sc_session *s)
+{
+	for (uint32_t i = 0; i < x->nslots; i++)
+		if (x->slots[i].s == s)
+			return &x->slots[i];
+	return NULL;
+}
+
+static void fail(struct sc_xfer *t, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct sc_xfer *t, int status, const char *fmt, ...)
+{
+	va_list ap;
+	if (t->status)
+		return; /* the first error is the one reported */
+	t->status = status;
+	va_start(ap, fmt);
+	vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+	va_end(ap);
+}
+
+static void release_regions(struct sc_plan *p)
+{
+	for (uint32_t i = 0; i < p->nregions; i++)
+		sc_region_rele(p->regions[i]);
+	for (uint32_t i = 0; i < p->nmore; i++)
+		sc_region_rele(p->more_regions[i]);
+	p->nregions = p->nmore = 0;
+}
+
+/* Tell the engine how the transfer ended: exactly once per transfer. */
+static void report_now(struct sc_xfers *x, struct sc_xfer *t)
+{
+	struct sc_daemon *d = x->d;
+	uint64_t el_us = (sc_now_ns() - t->start_ns) / 1000;
+
+	if (t->reported)
+		return;
+	t->reported = true;
+	sc_stats_xfer_done(&d->stats, t->op, t->plan.bytes,
+	                   sc_now_ns() - t->start_ns, t->status);
+	if (t->peer)
+		atomic_fetch_add_explicit(t->status ? &t->peer->errors
+		                                    : &t->peer->bytes,
+		                          t->status ? 1 : t->plan.bytes,
+		                          memory_order_relaxed);
+	if (t->status == 0) {
+		atomic_fetch_add(&d->counters.bytes_total, t->plan.bytes);
+		sc_debug("xfer %llu of %s: done, %llu bytes in %llu us",
+		         (unsigned long long)t->xfer_id, t->sess->name,
+		         (unsigned long long)t->plan.bytes,
+		         (unsigned long long)el_us);
+	} else {
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		sc_info("xfer %llu of %s (peer %u): %s: %s",
+		        (unsigned long long)t->xfer_id, t->sess->name, t->peer_id,
+		        kvf_strerror(t->status), t->msg);
+	}
+	report(t->sess, t->xfer_id, t->status,
+	       t->status ? 0 : t->plan.bytes, t->status ? t->msg : NULL);
+	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
+}
+
+/*
+ * The transfer is over once nothing of it is in flight: report it (unless
+ * a deadline or a dead peer reported it earlier) and free it. Until then a
+ * reported transfer stays, holding its regions, so a late completion never
+ * refers to freed memory.
+ */
+static void finish(struct sc_xfers *x, struct sc_xfer *t)
+{
+	struct sess_slot *sl = slot_of(x, t->sess);
+
+	report_now(x, t);
+	if (sl)
+		sc_idmap_del(&sl->xfers, t->xfer_id);
+	t->sess->inflight--;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		x->active = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		x->active_tail = t->prev;
+	release_regions(&t->plan);
+	sc_plan_fini(&t->plan);
+	sc_session_rele(t->sess);
+	free(t);
+}
+
+static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
+{
+	struct sc_notify_msg *m = &t->notify;
+	size_t len = offsetof(struct sc_notify_msg, tag) + t->tag_len;
+	int rc;
+
+	memset(m, 0, offsetof(struct sc_notify_msg, tag));
+	m->magic = SC_NOTIFY_MAGIC;
+	m->version = SC_NOTIFY_VERSION;
+	m->tag_len = t->tag_len;
+	m->target_session = t->remote_session;
+	m->target_epoch = t->remote_epoch;
+	snprintf(m->src_engine, sizeof m->src_engine, "%s", t->sess->name);
+	memcpy(m->tag, t->tag, t->tag_len);
+	t->notify_ctx.owner = t;
+	t->notify_ctx.kind = CTX_NOTIFY;
+	rc = xfer_post_send(x->fab, m, len, t->fi_addr, &t->notify_ctx);
+	if (rc == KVF_EAGAIN)
+		return; /* retried on the next turn */
+	t->notify_sent = true;
+	if (rc != 0)
+		fail(t, KVF_EPEER, "notification to peer %u: post failed: %s",
+		     t->peer_id, kvf_strerror(rc));
+	else {
+		t->inflight++;
+		atomic_fetch_add_explicit(&x->d->stats.notifs_sent, 1,
+		                          memory_order_relaxed);
+	}
+}
+
+/* Decide what a transfer needs next once its in-flight count moved. */
+static void advance(struct sc_xfers *x, struct sc_xfer *t)
+{
+	if (t->inflight)
+		return;
+	if (t->status == 0 && t->next_post < t->plan.nops)
+		return; /* more to post */
+	if (t->status == 0 && t->tag_len && !t->notify_sent) {
+		post_notify(x, t);
+		if (t->inflight || !t->notify_sent)
+			return;
+	}
+	finish(x, t);
+}
+
+/* ---- accepting submissions -------------------------------------------- */
+
+struct plan_arg {
+	struct sc_registry *reg;
+	struct sc_session *s;
+	struct sc_peer *peer;
+};
+
+static struct sc_region *lookup_local(void *arg, uint32_t id)
+{
+	struct plan_arg *a = arg;
+	struct sc_region *r = sc_idmap_get(&a->reg->regions, id);
+	return r && r->session_id == a->s->id ? r : NULL;
+}
+
+static const struct sc_remote_region *lookup_remote(void *arg, uint32_t id)
+{
+	struct plan_arg *a = arg;
+	for (uint32_t i = 0; i < a->peer->nregions; i++)
+		if (a->peer->regions[i].id == id)
+			return &a->peer->regions[i];
+	return NULL;
+}
+
+static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
+                        const void *rec, uint32_t len)
+{
+	struct sc_session *s = sl->s;
+	struct sc_daemon *d = x->d;
+	struct ipc_xfer_view v;
+	struct sc_xfer *t;
+	char err[IPC_MSG_MAX];
+	int rc;
+
+	rc = ipc_wire_parse_xfer(rec, len, &v, err, sizeof err);
+	if (rc != 0) {
+		const struct ipc_sub_xfer *h = rec;
+		sc_warn("engine %s: malformed transfer record: %s", s->name, err);
+		if (len >= sizeof(uint64_t))
+			report(s, h->xfer_id, rc, 0, err);
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		return;
+	}
+	atomic_fetch_add(&d->counters.xfers_total, 1);
+	if (atomic_load(&d->draining)) {
+		report(s, v.hdr->xfer_id, KVF_EBUSY, 0,
+		       "sidecar is draining: new transfers are refused");
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		return;
+	}
+	if (sc_idmap_get(&sl->xfers, v.hdr->xfer_id)) {
+		snprintf(err, sizeof err, "transfer id %llu is already in flight",
+		         (unsigned long long)v.hdr->xfer_id);
+		report(s, v.hdr->xfer_id, KVF_EINVAL, 0, err);
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		return;
+	}
+	if (!(t = calloc(1, sizeof *t))) {
+		report(s, v.hdr->xfer_id, KVF_ENOMEM, 0, "sidecar out of memory");
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		return;
+	}
+	t->xfer_id = v.hdr->xfer_id;
+	t->op = v.hdr->op;
+	t->peer_id = v.hdr->peer;
+	t->tag_len = v.hdr->tag_len;
+	memcpy(t->tag, v.tag, t->tag_len);
+	t->start_ns = sc_now_ns();
+	t->deadline_ns =
+		t->start_ns + (uint64_t)(v.hdr->timeout_ms ? v.hdr->timeout_ms
+		                                           : d->cfg.xfer_timeout_ms) *
+		                      1000000ull;
+	sc_plan_init(&t->plan);
+
+	pthread_mutex_lock(&x->reg.lock);
+	struct sc_peer *peer = sc_idmap_get(&x->reg.peers, t->peer_id);
+	if (!peer) {
+		rc = KVF_ENOENT;
+		snprintf(err, sizeof err, "peer %u is not resolved (call "
+		         "kvf_resolve_peer first)", t->peer_id);
+	} else if (!atomic_load(&peer->healthy)) {
+		rc = KVF_EPEER;
+		snprintf(err, sizeof err, "peer %u (engine %s at %.40s) is not "
+		         "answering heartbeats", t->peer_id, peer->engine,
+		         peer->url);
+	} else if (v.hdr->has_event) {
+		rc = KVF_ENOTSUP;
+		snprintf(err, sizeof err, "CUDA event ordering is not "
+		         "supported by this sidecar");
+	} else {
+		struct plan_arg a = {&x->reg, s, peer};
+		struct sc_plan_env env = {lookup_local, lookup_remote, &a,
+		                          x->max_op};
+		rc = sc_plan_build(&t->plan, &env, &v, err, sizeof err);
+		if (rc == 0) {
+			for (uint32_t i = 0; i < t->plan.nregions; i++)
+				sc_region_hold(t->plan.regions[i]);
+			for (uint32_t i = 0; i < t->plan.nmore; i++)
+				sc_region_hold(t->plan.more_regions[i]);
+			t->peer = peer;
+			t->fi_addr = peer->fi_addr;
+			t->remote_session = peer->remote_session;
+			t->remote_epoch = peer->epoch;
+		}
+	}
+	pthread_mutex_unlock(&x->reg.lock);
+
+	if (rc != 0) {
+		t->plan.nregions = t->plan.nmore = 0;
+		sc_plan_fini(&t->plan);
+		sc_info("xfer %llu of %s refused: %s",
+		        (unsigned long long)t->xfer_id, s->name, err);
+		report(s, t->xfer_id, rc, 0, err);
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+		free(t);
+		return;
+	}
+	sc_session_hold(s);
+	t->sess = s;
+	s->inflight++;
+	atomic_fetch_add(&d->counters.xfers_in_flight, 1);
+	sc_idmap_put(&sl->xfers, t->xfer_id, t);
+	/* Oldest first, so posting serves transfers in submission order. */
+	t->prev = x->active_tail;
+	if (x->active_tail)
+		x->active_tail->next = t;
+	else
+		x->active = t;
+	x->active_tail = t;
+}
+
+static void cancel_xfer(struct sc_xfers *x, struct sess_slot *sl,
+                        const struct ipc_sub_cancel *c)
+{
+	struct sc_xfer *t = sc_idmap_get(&sl->xfers, c->xfer_id);
+	if (!t)
+		return; /* already finished: its completion went out */
+	fail(t, KVF_ECANCELED, "cancelled by the engine after %u of %u "
+	     "operations", t->next_post, t->plan.nops);
+	t->next_post = t->plan.nops;
+	advance(x, t);
+}
+
+static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
+{
+	struct sc_session *s = sl->s;
+	uint32_t type, len;
+	int n = 0;
+
+	while (n < RING_BUDGET) {
+		int rc = ipc_ring_pop(&s->sub, x->recbuf, REC_MAX, &type, &len);
+		if (rc == KVF_EAGAIN)
+			break;
+		if (rc != 0) {
+			sc_error("engine %s: submission ring corrupt; closing "
+			         "the session", s->name);
+			s->ring_broken = true;
+			atomic_store(&s->closing, 1);
+			break;
+		}
+		n++;
+		if (type == IPC_SUB_XFER)
+			accept_xfer(x, sl, x->recbuf, len);
+		else if (type == IPC_SUB_STORE)
+			sc_store_accept(x->d, s, x->recbuf, len);
+		else if (type == IPC_SUB_CANCEL &&
+		         len == sizeof(struct ipc_sub_cancel))
+			cancel_xfer(x, sl, (const void *)x->recbuf);
+		else
+			sc_warn("engine %s: unknown ring record type %u (%u "
+			        "bytes) ignored", s->name, type, len);
+	}
+	return n;
+}
+
+/* ---- posting ---------------------------------------------------------- */
+
+static int post_some(struct sc_xfers *x)
+{
+	int posted = 0;
+
+	for (struct sc_xfer *t = x->active, *next; t; t = next) {
+		next = t->next;
+		if (t->status == 0 && t->tag_len && !t->notify_sent &&
+		    t->next_post == t->plan.nops && t->inflight == 0) {
+			advance(x, t); /* a notify that hit EAGAIN */
+			continue;
+		}
+		while (t->status == 0 && t->next_post < t->plan.nops &&
+		       x->nfree) {
+			struct sc_op *op = &t->plan.ops[t->next_post];
+			uint32_t ci = x->free_ctx[x->nfree - 1];
+			struct xfer_ctx *ctx = &x->ctxs[ci];
+			int rc;
+
+			ctx->owner = t;
+			ctx->kind = CTX_OP;
+			ctx->aux = ci;
+			if (t->op == KVF_WRITE)
+				rc = xfer_post_write(x->fab, op->local, op->len,
+				                     op->desc, t->fi_addr, op->raddr,
+				                     op->rkey, ctx);
+			else
+				rc = xfer_post_read(x->fab, op->local, op->len,
+				                    op->desc, t->fi_addr, op->raddr,
+				                    op->rkey, ctx);
+			if (rc == KVF_EAGAIN)
+				return posted; /* the queue is full: reap first */
+			if (rc != 0) {
+				fail(t, KVF_EFABRIC,
+				     "operation %u of %u (%llu bytes) to peer %u: "
+				     "post failed",
+				     t->next_post, t->plan.nops,
+				     (unsigned long long)op->len, t->peer_id);
+				advance(x, t);
+				break;
+			}
+			x->nfree--;
+			t->next_post++;
+			t->inflight++;
+			posted++;
+		}
+		if (!x->nfree)
+			break;
+	}
+	return posted;
+}
+
+/* ---- fabric completions ----------------------------------------------- */
+
+static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
+{
+	const struct sc_notify_msg *m = data;
+	struct ipc_comp_notif n;
+	struct sc_session *s;
+	size_t hdr = offsetof(struct sc_notify_msg, tag);
+
+	if (len < hdr || m->magic != SC_NOTIFY_MAGIC ||
+	    m->version != SC_NOTIFY_VERSION || m->tag_len > KVF_MAX_TAG ||
+	    len != hdr + m->tag_len) {
+		sc_warn("fabric: malformed notification (%zu bytes) dropped",
+		        len);
+		return;
+	}
+	if (m->target_epoch != x->d->epoch) {
+		sc_info("fabric: notification for an earlier run of this "
+		        "sidecar (epoch %llu) dropped",
+		        (unsigned long long)m->target_epoch);
+		return;
+	}
+	pthread_mutex_lock(&x->reg.lock);
+	s = sc_idmap_get(&x->reg.sessions, m->target_session);
+	if (s)
+		sc_session_hold(s);
+	pthread_mutex_unlock(&x->reg.lock);
+	if (!s) {
+		sc_info("fabric: notification from %.*s for session %llu, "
+		        "which is gone, dropped",
+		        KVF_MAX_NAME, m->src_engine,
+		        (unsigned long long)m->target_session);
+		return;
+	}
+	memset(&n, 0, sizeof n);
+	n.tag_len = m->tag_len;
+	memcpy(n.peer_engine, m->src_engine, KVF_MAX_NAME);
+	n.peer_engine[KVF_MAX_NAME - 1] = 0;
+	memcpy(n.tag, m->tag, m->tag_len);
+	comp_put(s, IPC_COMP_NOTIF, &n, sizeof n);
+	atomic_fetch_add_explicit(&x->d->stats.notifs_received, 1,
+	                          memory_order_relaxed);
+	sc_session_rele(s);
+}
+
+static int poll_fabric(struct sc_xfers *x)
+{
+	struct xfer_comp comps[COMP_BATCH];
+	int n = 0, total = 0;
+
+	do {
+		if (xfer_fabric_poll(x->fab, comps, COMP_BATCH, &n) != 0)
+			return total;
+		for (int i = 0; i < n; i++) {
+			struct xfer_comp *c = &comps[i];
+			if (c->type == XFER_COMP_RECV) {
+				if (c->status == 0)
+					deliver_notify(x, c->data, c->len);
+				xfer_fabric_repost(x->fab, c->recv_slot);
+				continue;
+			}
+			struct sc_xfer *t = c->ctx->owner;
+			if (c->ctx->kind == CTX_OP)
+				x->free_ctx[x->nfree++] = c->ctx->aux;
+			t->inflight--;
+			if (c->status != 0) {
+				if (c->ctx->kind == CTX_NOTIFY)
+					fail(t, KVF_EPEER,
+					     "notification to peer %u failed: %s",
+					     t->peer_id, c->errstr);
+				else
+					fail(t, c->status == KVF_ECANCELED
+					             ? KVF_EPEER
+					             : c->status,
+					     "%s to peer %u failed: %s",
+					     t->op == KVF_WRITE ? "write" : "read",
+					     t->peer_id, c->errstr);
+				t->next_post = t->plan.nops;
+			}
+			advance(x, t);
+		}
+		total += n;
+	} while (n == COMP_BATCH);
+	return total;
+}
+
+/* ---- deadlines -------------------------------------------------------- */
+
+/*
+ * A transfer past its deadline stops posting and is reported to the engine
+ * at once with KVF_ETIMEDOUT (or the error it already had), even when
+ * operations are still in flight to a peer that stopped answering; the
+ * transfer itself stays, holding its regions registered, until the
+ * provider returns those operations, so no completion ever refers to freed
+ * memory. The engine must treat the bytes the transfer was writing as
+ * undefined (kvferry.h).
+ */
+static void expire(struct sc_xfers *x, struct sc_xfer *t)
+{
+	t->next_post = t->plan.nops;
+	if (t->inflight)
+		report_now(x, t);
+	advance(x, t);
+}
+
+static void check_deadlines(struct sc_xfers *x, uint64_t now)
+{
+	for (struct sc_xfer *t = x->active, *next; t; t = next) {
+		next = t->next;
+		if (now < t->deadline_ns || t->reported)
+			continue;
+		if (t->status == 0)
+			fail(t, KVF_ETIMEDOUT,
+			     "deadline passed after %u of %u operations to peer "
+			     "%u (%u in flight)",
+			     t->next_post - t->inflight, t->plan.nops, t->peer_id,
+			     t->inflight);
+		expire(x, t);
+	}
+}
+
+/* A peer declared dead by the heartbeat thread: its transfers fail now. */
+static void check_peers(struct sc_xfers *x)
+{
+	uint64_t gen = atomic_load(&x->reg.peer_generation);
+
+	if (gen == x->seen_peer_generation)
+		return;
+	x->seen_peer_generation = gen;
+	for (struct sc_xfer *t = x->active, *next; t; t = next) {
+		struct sc_peer *p;
+		int healthy;
+		next = t->next;
+		if (t->reported)
+			continue;
+		pthread_mutex_lock(&x->reg.lock);
+		p = sc_idmap_get(&x->reg.peers, t->peer_id);
+		healthy = p ? atomic_load(&p->healthy) : 0;
+		pthread_mutex_unlock(&x->reg.lock);
+		if (healthy)
+			continue;
+		fail(t, KVF_EPEER, "peer %u stopped answering heartbeats (%u of "
+		     "%u operations done)", t->peer_id,
+		     t->next_post - t->inflight, t->plan.nops);
+		expire(x, t);
+	}
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+static void refresh_sessions(struct sc_xfers *x)
+{
+	uint64_t gen = atomic_load(&x->reg.generation);
+	size_t pos = 0;
+	struct sc_session *s;
+
+	if (gen == x->seen_generation)
+		return;
+	x->seen_generation = gen;
+	pthread_mutex_lock(&x->reg.lock);
+	while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL))) {
+		if (slot_of(x, s))
+			continue;
+		if (x->nslots == x->capslots) {
+			uint32_t n = x->capslots ? x->capslots * 2 : 8;
+			void *m = realloc(x->slots, n * sizeof *x->slots);
+			if (!m)
+				break;
+			x->slots = m;
+			x->capslots = n;
+		}
+		sc_session_hold(s);
+		x->slots[x->nslots].s = s;
+		sc_idmap_init(&x->slots[x->nslots].xfers);
+		x->slots[x->nslots].dropped = false;
+		x->nslots++;
+	}
+	pthread_mutex_unlock(&x->reg.lock);
+}
+
+/* A closing session: its transfers stop posting and end once nothing is
+ * in flight; then the progress thread lets go of it. */
+static void reap_closing(struct sc_xfers *x)
+{
+	for (uint32_t i = 0; i < x->nslots;) {
+		struct sess_slot *sl = &x->slots[i];
+		struct sc_session *s = sl->s;
+		if (!atomic_load(&s->closing)) {
+			i++;
+			continue;
+		}
+		for (struct sc_xfer *t = x->active, *next; t; t = next) {
+			next = t->next;
+			if (t->sess != s)
+				continue;
+			fail(t, KVF_ECLOSED, "engine session closed");
+			t->next_post = t->plan.nops;
+			advance(x, t);
+		}
+		if (s->inflight) {
+			i++;
+			continue;
+		}
+		sc_idmap_fini(&sl->xfers);
+		sc_session_rele(s);
+		x->slots[i] = x->slots[--x->nslots];
+	}
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void *watch_main(void *arg)
+{
+	struct sc_xfers *x = arg;
+	struct epoll_event ev;
+
+	while (!atomic_load(&x->stop)) {
+		int n = epoll_wait(x->epfd, &ev, 1, 1000);
+		if (n > 0) {
+			/* One-shot: the progress thread re-arms before it
+			 * sleeps again, so a busy thread is not disturbed. */
+			atomic_fetch_add(&x->bell->seq, 1);
+			ipc_doorbell_ring(x->bell);
+		}
+	}
+	return NULL;
+}
+
+static void arm_watcher(struct sc_xfers *x)
+{
+	for (int i = 0; i < x->nwatched; i++) {
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
+		                         .data.fd = x->watched[i]};
+		epoll_ctl(x->epfd, EPOLL_CTL_MOD, x->watched[i], &ev);
+	}
+}
+
+int sc_xfers_watch_fd(struct sc_daemon *d, int fd)
+{
+	struct sc_xfers *x = X(d);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
+
+	if (x->epfd < 0 || x->nwatched == 8)
+		return KVF_ENOTSUP;
+	if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		return KVF_ESYSTEM;
+	x->watched[x->nwatched++] = fd;
+	return 0;
+}
+
+void sc_xfers_complete(struct sc_daemon *d, struct sc_session *s,
+                       uint64_t xfer_id, int status, uint64_t bytes,
+                       const char *msg)
+{
+	if (status)
+		atomic_fetch_add(&d->counters.xfers_failed, 1);
+	report(s, xfer_id, status, bytes, msg);
+}
+
+/* Answer a pending kvferryctl xfers request (progress thread). */
+static void snapshot_answer(struct sc_xfers *x)
+{
+	uint64_t now = sc_now_ns();
+	size_t n = 0, cap = 0;
+	struct sc_xfer_info *v = NULL;
+
+	if (!atomic_exchange(&x->snap_wanted, 0))
+		return;
+	for (struct sc_xfer *t = x->active; t; t = t->next)
+		cap++;
+	v = calloc(cap + 1, sizeof *v);
+	for (struct sc_xfer *t = x->active; v && t; t = t->next) {
+		struct sc_xfer_info *i = &v[n++];
+		i->xfer_id = t->xfer_id;
+		snprintf(i->engine, sizeof i->engine, "%s", t->sess->name);
+		i->peer_id = t->peer_id;
+		i->op = t->op;
+		i->ops_total = t->plan.nops;
+		i->ops_posted = t->next_post;
+		i->ops_inflight = t->inflight;
+		i->bytes = t->plan.bytes;
+		i->age_ns = now - t->start_ns;
+		i->status = t->status;
+	}
+	pthread_mutex_lock(&x->snap_lock);
+	free(x->snap);
+	x->snap = v;
+	x->nsnap = v ? n : 0;
+	x->snap_seq++;
+	pthread_cond_broadcast(&x->snap_cond);
+	pthread_mutex_unlock(&x->snap_lock);
+}
+
+int sc_xfers_snapshot(struct sc_daemon *d, struct sc_xfer_info **out,
+                      size_t *n, int timeout_ms)
+{
+	struct sc_xfers *x = X(d);
+	struct timespec ts;
+	uint64_t seq;
+	int rc = 0;
+
+	if (!x)
+		return KVF_ECLOSED;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&x->snap_lock);
+	seq = x->snap_seq;
+	atomic_store(&x->snap_wanted, 1);
+	sc_xfers_kick(d);
+	while (x->snap_seq == seq && rc == 0)
+		rc = pthread_cond_timedwait(&x->snap_cond, &x->snap_lock, &ts);
+	if (x->snap_seq == seq) {
+		pthread_mutex_unlock(&x->snap_lock);
+		return KVF_ETIMEDOUT;
+	}
+	*out = calloc(x->nsnap + 1, sizeof **out);
+	if (*out) {
+		memcpy(*out, x->snap, x->nsnap * sizeof **out);
+		*n = x->nsnap;
+	}
+	pthread_mutex_unlock(&x->snap_lock);
+	return *out ? 0 : KVF_ENOMEM;
+}
+
+static int turn(struct sc_xfers *x)
+{
+	int work = 0;
+	uint64_t now;
+
+	refresh_sessions(x);
+	for (uint32_t i = 0; i < x->nslots; i++) {
+		struct sess_slot *sl = &x->slots[i];
+		if (!atomic_load(&sl->s->closing))
+			work += drain_ring(x, sl);
+	}
+	work += post_some(x);
+	work += poll_fabric(x);
+	work += post_some(x);
+	work += sc_store_progress(x->d);
+	for (uint32_t i = 0; i < x->nslots; i++)
+		work += comp_flush(x->slots[i].s);
+	reap_closing(x);
+	snapshot_answer(x);
+	now = sc_now_ns();
+	if (now - x->last_deadline_check > 1000000ull) {
+		x->last_deadline_check = now;
+		check_deadlines(x, now);
+		check_peers(x);
+	}
+	return work;
+}
+
+static bool has_work(struct sc_xfers *x)
+{
+	for (uint32_t i = 0; i < x->nslots; i++)
+		if (!ipc_ring_empty(&x->slots[i].s->sub) ||
+		    x->slots[i].s->pending_head)
+			return true;
+	return atomic_load(&x->reg.generation) != x->seen_generation ||
+	       atomic_load(&x->snap_wanted);
+}
+
+static void *progress_main(void *arg)
+{
+	struct sc_xfers *x = arg;
+	uint32_t idle = 0;
+	int backoff_us = 20;
+
+	while (!atomic_load(&x->stop)) {
+		if (turn(x)) {
+			idle = 0;
+			backoff_us = 20;
+			continue;
+		}
+		if (++idle < SPIN_TURNS) {
+			ipc_cpu_relax();
+			continue;
+		}
+		/* Sleep until an engine or the fabric rings the doorbell. */
+		int64_t timeout_us;
+		if (x->wait_fd >= 0 && xfer_fabric_trywait(x->fab)) {
+			arm_watcher(x);
+			timeout_us = x->active ? 1000 : 100000;
+		} else if (x->wait_fd >= 0) {
+			continue; /* events pending: go round again */
+		} else {
+			/* No wait object: poll the fabric with a growing
+			 * interval, bounded so target-side messages and
+			 * progress are not delayed long; an engine's
+			 * doorbell still wakes us at once. */
+			timeout_us = backoff_us;
+			if (backoff_us < 1000)
+				backoff_us *= 2;
+		}
+		uint32_t seq = ipc_doorbell_prepare(x->bell);
+		if (has_work(x) || atomic_load(&x->stop)) {
+			ipc_doorbell_cancel(x->bell);
+			continue;
+		}
+		ipc_doorbell_wait(x->bell, seq, timeout_us);
+		idle = SPIN_TURNS / 2;
+	}
+	return NULL;
+}
+
+/* ---- start / stop ----------------------------------------------------- */
+
+int sc_xfers_start(struct sc_daemon *d)
+{
+	struct sc_xfers *x = calloc(1, sizeof *x);
+	const struct xfer_fabric_info *fi = xfer_fabric_info(d->fabric);
+	char err[256];
+	int rc;
+
+	if (!x)
+		return KVF_ENOMEM;
+	x->d = d;
+	x->fab = d->fabric;
+	x->epfd = -1;
+	sc_registry_init(&x->reg);
+	pthread_mutex_init(&x->snap_lock, NULL);
+	pthread_cond_init(&x->snap_cond, NULL);
+	x->max_op = fi->max_msg_size ? fi->max_msg_size : (1ull << 30);
+	x->ctxs = calloc(CTX_POOL, sizeof *x->ctxs);
+	x->free_ctx = calloc(CTX_POOL, sizeof *x->free_ctx);
+	x->recbuf = malloc(REC_MAX);
+	if (!x->ctxs || !x->free_ctx || !x->recbuf) {
+		rc = KVF_ENOMEM;
+		goto fail;
+	}
+	x->tx_limit = fi->tx_size && fi->tx_size < CTX_POOL ? fi->tx_size
+	                                                     : CTX_POOL;
+	for (uint32_t i = 0; i < x->tx_limit; i++)
+		x->free_ctx[x->nfree++] = x->tx_limit - 1 - i;
+
+	rc = ipc_shm_create("doorbell", 4096, &x->bell_shm, err, sizeof err);
+	if (rc != 0) {
+		sc_error("doorbell: %s", err);
+		goto fail;
+	}
+	x->bell = x->bell_shm.base;
+	/* Engines of other users in the socket's group must be able to
+	 * ring it; the socket permissions decide who connects at all. */
+	{
+		char path[128];
+		snprintf(path, sizeof path, "/dev/shm%s", x->bell_shm.name);
+		chmod(path, 0666 & d->cfg.socket_mode);
+	}
+
+	x->wait_fd = xfer_fabric_wait_fd(d->fabric);
+	if (x->wait_fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
+		                         .data.fd = x->wait_fd};
+		x->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (x->epfd < 0 ||
+		    epoll_ctl(x->epfd, EPOLL_CTL_ADD, x->wait_fd, &ev) != 0) {
+			sc_warn("progress: epoll on the CQ wait fd failed (%s); "
+			        "polling with back-off instead",
+			        strerror(errno));
+			x->wait_fd = -1;
+		} else {
+			x->watched[x->nwatched++] = x->wait_fd;
+		}
+	}
+	d->xfers = x;
+	d->registry = &x->reg;
+	if (x->wait_fd >= 0) {
+		if (pthread_create(&x->watcher, NULL, watch_main, x) == 0)
+			x->watcher_running = true;
+		else
+			x->wait_fd = -1;
+	}
+	if ((rc = sc_store_start(d)) != 0) {
+		d->xfers = NULL;
+		d->registry = NULL;
+		atomic_store(&x->stop, 1);
+		if (x->watcher_running)
+			pthread_join(x->watcher, NULL);
+		goto fail;
+	}
+	if (pthread_create(&x->thread, NULL, progress_main, x) != 0) {
+		sc_store_stop(d);
+		rc = KVF_ESYSTEM;
+		d->xfers = NULL;
+		d->registry = NULL;
+		atomic_store(&x->stop, 1);
+		if (x->watcher_running)
+			pthread_join(x->watcher, NULL);
+		goto fail;
+	}
+	sc_info("progress: started (queue depth %u, largest op %llu bytes, "
+	        "%s)",
+	        x->tx_limit, (unsigned long long)x->max_op,
+	        x->wait_fd >= 0 ? "sleeps on the CQ wait fd"
+	                        : "polls the CQ with back-off");
+	return 0;
+fail:
+	if (x->epfd >= 0)
+		close(x->epfd);
+	ipc_shm_unmap(&x->bell_shm);
+	ipc_shm_unlink(x->bell_shm.name);
+	free(x->ctxs);
+	free(x->free_ctx);
+	free(x->recbuf);
+	sc_registry_fini(&x->reg);
+	free(x);
+	return rc;
+}
+
+void sc_xfers_kick(struct sc_daemon *d)
+{
+	struct sc_xfers *x = X(d);
+	if (!x)
+		return;
+	atomic_fetch_add(&x->bell->seq, 1);
+	ipc_doorbell_ring(x->bell);
+}
+
+const char *sc_xfers_doorbell_name(struct sc_daemon *d)
+{
+	return X(d) ? X(d)->bell_shm.name : "";
+}
+
+void sc_xfers_stop(struct sc_daemon *d)
+{
+	struct sc_xfers *x = X(d);
+	uint64_t until;
+
+	if (!x)
+		return;
+	/* Close every session so their transfers end, and give in-flight
+	 * operations a moment to come back before the thread stops. */
+	pthread_mutex_lock(&x->reg.lock);
+	{
+		size_t pos = 0;
+		struct sc_session *s;
+		while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL)))
+			atomic_store(&s->closing, 1);
+	}
+	pthread_mutex_unlock(&x->reg.lock);
+	atomic_fetch_add(&x->reg.generation, 1);
+	sc_xfers_kick(d);
+	until = sc_now_ns() + 2000000000ull;
+	while (sc_now_ns() < until) {
+		bool busy;
+		pthread_mutex_lock(&x->reg.lock);
+		busy = atomic_load(&d->counters.xfers_in_flight) != 0;
+		pthread_mutex_unlock(&x->reg.lock);
+		if (!busy)
+			break;
+		sc_xfers_kick(d);
+		usleep(2000);
+	}
+	atomic_store(&x->stop, 1);
+	sc_xfers_kick(d);
+	pthread_join(x->thread, NULL);
+	if (x->watcher_running)
+		pthread_join(x->watcher, NULL);
+	sc_store_stop(d);
+	if (x->active)
+		sc_warn("progress: %llu transfers still had operations in "
+		        "flight at shutdown",
+		        (unsigned long long)atomic_load(
+				&d->counters.xfers_in_flight));
+	for (uint32_t i = 0; i < x->nslots; i++) {
+		sc_idmap_fini(&x->slots[i].xfers);
+		sc_session_rele(x->slots[i].s);
+	}
+	free(x->slots);
+	if (x->epfd >= 0)
+		close(x->epfd);
+	ipc_shm_unmap(&x->bell_shm);
+	ipc_shm_unlink(x->bell_shm.name);
+	free(x->ctxs);
+	free(x->free_ctx);
+	free(x->recbuf);
+	free(x->snap);
+	pthread_mutex_destroy(&x->snap_lock);
+	pthread_cond_destroy(&x->snap_cond);
+	d->xfers = NULL;
+	/* The registry goes with the engines and peers modules, which are
+	 * stopped before us. */
+	{
+		size_t pos = 0;
+		struct sc_region *r;
+		while ((r = sc_idmap_next(&x->reg.regions, &pos, NULL)))
+			sc_region_rele(r);
+		pos = 0;
+		struct sc_session *s;
+		while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL)))
+			sc_session_rele(s);
+	}
+	d->registry = NULL;
+	sc_registry_fini(&x->reg);
+	free(x);
+}

@@ -1,0 +1,80 @@
+/*
+ * sidecar/xfers.h - the progress thread: it drains every engine's
+ * submission ring, plans and posts the RDMA operations, reaps the fabric's
+ * completions, sends notifications once a transfer's bytes are delivered,
+ * enforces deadlines and writes exactly one completion per transfer.
+ */
+#ifndef KVF_SIDECAR_XFERS_H
+#define KVF_SIDECAR_XFERS_H
+
+#include <stdint.h>
+
+#include "client/kvferry.h"
+
+struct sc_daemon;
+
+/* Create the registry and the doorbell, start the threads. 0 or KVF_E*. */
+int sc_xfers_start(struct sc_daemon *d);
+/* Stop the threads; transfers still in flight end with KVF_ECLOSED. */
+void sc_xfers_stop(struct sc_daemon *d);
+
+/* The shared-memory name of the sidecar-wide doorbell engines ring. */
+const char *sc_xfers_doorbell_name(struct sc_daemon *d);
+
+/* Wake the progress thread (a session was added or is closing). */
+void sc_xfers_kick(struct sc_daemon *d);
+
+struct sc_session;
+
+/*
+ * Progress thread only: end request xfer_id of session s (a storage
+ * operation, say) with one completion record on the engine's ring.
+ */
+void sc_xfers_complete(struct sc_daemon *d, struct sc_session *s,
+                       uint64_t xfer_id, int status, uint64_t bytes,
+                       const char *msg);
+
+/*
+ * Progress thread only: also wake the progress thread when fd becomes
+ * readable while it sleeps (e.g. a storage ring's eventfd). 0 or KVF_E*.
+ */
+int sc_xfers_watch_fd(struct sc_daemon *d, int fd);
+
+/* One in-flight transfer, as kvferryctl xfers shows it. */
+struct sc_xfer_info {
+	uint64_t xfer_id;
+	char engine[KVF_MAX_NAME];
+	uint32_t peer_id;
+	uint8_t op; /* enum kvf_op */
+	uint32_t ops_total;
+	uint32_t ops_posted;
+	uint32_t ops_inflight;
+	uint64_t bytes;
+	uint64_t age_ns;
+	int status; /* 0 while healthy, else the error it will end with */
+};
+
+/*
+ * Copy the transfers in flight (any thread; waits up to timeout_ms for the
+ * progress thread). *out is malloc'ed, free it. 0, KVF_ETIMEDOUT or
+ * KVF_ENOMEM.
+ */
+int sc_xfers_snapshot(struct sc_daemon *d, struct sc_xfer_info **out,
+                      size_t *n, int timeout_ms);
+
+/* The notification message one sidecar sends another over the fabric
+ * once every byte of a transfer is delivered. */
+#define SC_NOTIFY_MAGIC 0x6b76666eu /* "kvfn" */
+#define SC_NOTIFY_VERSION 1u
+
+struct sc_notify_msg {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t tag_len;
+	uint64_t target_session;
+	uint64_t target_epoch;
+	char src_engine[KVF_MAX_NAME];
+	uint8_t tag[KVF_MAX_TAG];
+};
+
+#endif
