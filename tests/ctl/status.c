@@ -201,11 +201,17 @@ int main(void)
 		tp_run_free(&r);
 	}
 
-	tp_daemon_stop(&d, SIGTERM, 10000);
+	if (tp_daemon_stop(&d, SIGTERM, 10000) != 0)
+		diag("kvferryd d needed SIGKILL");
 	ctl(&r, NULL, "-u", d.control_url, "status", NULL, NULL, NULL);
-	ok(r.status == 2 && strstr(r.err, "no control socket at") &&
-	        strstr(r.err, d.control_url + 6),
-	    "after shutdown: exit 2 naming the socket");
+	if (!ok(r.status == 2 && strstr(r.err, "no control socket at") &&
+	            strstr(r.err, d.control_url + 6),
+	        "after shutdown: exit 2 naming the socket")) {
+		diag("kvferryctl exit %d: %s", r.status, r.err);
+		log = tp_daemon_log(&d);
+		diag("kvferryd log: %s", log);
+		free(log);
+	}
 	tp_run_free(&r);
 
 	/* A tcp:// control URL. */
@@ -221,8 +227,9 @@ int main(void)
 			ok(0, "daemon with a tcp control URL starts");
 		} else {
 			ctl(&r, NULL, "-u", url, "status", NULL, NULL, NULL);
-			ok(r.status == 0 && strstr(r.out, url),
-			    "status over tcp:// answers");
+			if (!ok(r.status == 0 && strstr(r.out, url),
+			        "status over tcp:// answers"))
+				diag("kvferryctl exit %d: %s", r.status, r.err);
 			tp_run_free(&r);
 			tp_daemon_stop(&t, SIGTERM, 10000);
 		}

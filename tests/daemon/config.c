@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,10 +95,10 @@ static char *refused(const char *name, const char *const *args,
 
 int main(void)
 {
-	char name[64], want[512], envbuf[400], *log;
+	char name[64], want[1024], envbuf[400], *log;
 	struct tp_run r;
 
-	plan(2 * 2 * (int)NOPTS + 22);
+	plan(2 * 2 * (int)NOPTS + 23);
 
 	for (size_t i = 0; i < NOPTS; i++) {
 		const char *args[] = { bads[i].opt, bads[i].value, NULL };
@@ -155,6 +156,38 @@ int main(void)
 		snprintf(want, sizeof(want), "%s is not a directory", file);
 		like(log, want, "socket directory is a file: named");
 		free(log);
+	}
+	{
+		/* A directory we may not write: as root, run kvferryd as
+		 * nobody through setpriv (root may write anywhere). */
+		char ro[320], sock[360], ctl[400], peer[64];
+		const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534",
+			"--regid=65534", "--clear-groups", tp_bin("kvferryd"),
+			"--engine-socket", sock, "--control-url", ctl,
+			"--peer-url", peer, NULL };
+		const char *const *run = argv;
+		snprintf(ro, sizeof(ro), "%s/readonly", tp_tmpdir());
+		snprintf(sock, sizeof(sock), "%s/engine.sock", ro);
+		snprintf(ctl, sizeof(ctl), "ipc://%s/ctl-ro.sock", tp_tmpdir());
+		snprintf(peer, sizeof(peer), "tcp://127.0.0.1:%d",
+		    tp_free_port());
+		if (geteuid() != 0)
+			run = argv + 4;
+		if (mkdir(ro, 0555) != 0 || chmod(tp_tmpdir(), 0755) != 0 ||
+		    (geteuid() == 0 && access(argv[0], X_OK) != 0)) {
+			skip(1, "cannot set up a read-only directory");
+		} else {
+			tp_run(&r, 10000, NULL, run);
+			snprintf(want, sizeof(want), "--engine-socket %s: "
+			    "directory %s is not writable: Permission denied",
+			    sock, ro);
+			ok(r.status == 1 && strstr(r.err, want),
+			    "socket directory not writable: named");
+			if (r.status != 1 || !strstr(r.err, want))
+				diag("exit %d: %s", r.status, r.err);
+			tp_run_free(&r);
+		}
+		chmod(tp_tmpdir(), 0700);
 	}
 	{
 		char sock[320];

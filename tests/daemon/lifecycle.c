@@ -1,5 +1,6 @@
 /* kvferryd start, readiness, socket files, second instance refused, stale
  * socket recovered, SIGTERM/SIGINT cleanup, SIGHUP ignored. */
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ int main(void)
 	char lock[400], ctlpath[700], *s, pidstr[32];
 	unsigned mode = 0;
 
-	plan(31);
+	plan(34);
 
 	/* A running daemon and its files. */
 	if (tp_daemon_start(&a, "a", NULL, NULL) != 0)
@@ -148,6 +149,43 @@ int main(void)
 		is_int(em, 0600, "--socket-mode 0600 on the engine socket");
 		is_int(cm, 0600, "--socket-mode 0600 on the control socket");
 		tp_daemon_stop(&m, SIGTERM, 10000);
+	}
+
+	/* --socket-group, and JSON logs that jq reads line by line. */
+	{
+		const char *args[] = { "--socket-group", "nogroup",
+			"--log-format", "json", NULL };
+		struct group *g = getgrnam("nogroup");
+		struct tp_daemon j;
+		struct stat st;
+		if (!g || geteuid() != 0) {
+			skip(3, "needs root and a group 'nogroup'");
+		} else if (tp_daemon_start(&j, "j", args, NULL) != 0) {
+			bail("kvferryd j did not start");
+		} else {
+			ok(lstat(j.engine_socket, &st) == 0 &&
+			        st.st_gid == g->gr_gid,
+			    "--socket-group nogroup owns the engine socket");
+			tp_daemon_stop(&j, SIGTERM, 10000);
+			if (access("/usr/bin/jq", X_OK) != 0) {
+				skip(2, "jq is not installed");
+			} else {
+				const char *argv[] = { "/usr/bin/jq", "-e", "-s",
+					"length >= 3 and all(.[]; (.ts | "
+					"type) == \"string\" and (.level | "
+					"type) == \"string\" and (.msg | "
+					"type) == \"string\" and .pid > 0)",
+					j.log_path, NULL };
+				struct tp_run r;
+				tp_run(&r, 5000, NULL, argv);
+				is_int(r.status, 0, "--log-format json: every "
+				    "line is an object with ts, level, msg");
+				tp_run_free(&r);
+				ok(tp_count_lines(j.log_path,
+				       "\"msg\":\"kvferryd stopped: SIGTERM") == 1,
+				    "--log-format json: the shutdown line");
+			}
+		}
 	}
 
 	/* The last level of the socket directory is created. */

@@ -311,6 +311,18 @@ static int spawn_daemon(struct tp_daemon *d, const char *name,
 		argv[n++] = d->control_url;
 		argv[n++] = "--peer-url";
 		argv[n++] = d->peer_url;
+		/* Not the auto choice: it may pick shm, whose endpoint name
+		 * derives from the fabric address, so two sidecars on
+		 * 127.0.0.1 anywhere on this host (another test running at
+		 * the same time) collide in fi_enable. */
+		int env_sets = 0;
+		for (const char *const *e = env; e && *e; e++)
+			env_sets |= strncmp(*e, "KVFERRY_PROVIDER=", 17) == 0;
+		if (!env_sets) {
+			argv[n++] = "--provider";
+			argv[n++] = getenv("KVF_TEST_PROVIDER") ?
+			    getenv("KVF_TEST_PROVIDER") : "tcp";
+		}
 	}
 	for (; args && *args && n < 63; args++) {
 		/* Later flags win in kvferryd; keep d's view the same. */

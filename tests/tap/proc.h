@@ -42,7 +42,9 @@ struct tp_daemon {
 
 /*
  * Start kvferryd in a new directory <tmpdir>/<name> with engine socket
- * and control socket inside it and peer_url tcp://127.0.0.1:<free port>,
+ * and control socket inside it, peer_url tcp://127.0.0.1:<free port> and
+ * --provider $KVF_TEST_PROVIDER (default tcp; none when env sets
+ * KVFERRY_PROVIDER),
  * then args (NULL-terminated, may be NULL; a later --engine-socket,
  * --control-url or --peer-url wins and updates d), and env
  * ("KEY=VALUE", NULL-terminated, may be NULL) on top of the environment
