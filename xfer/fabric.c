@@ -16,7 +16,9 @@
  *  - udp;ofi_rxd: reliability emulated over UDP, meant for testing, far
  *    slower than tcp;ofi_rxm on the same links;
  *  - sockets: the deprecated reference provider, slow and unmaintained;
- *  - net, net;ofi_rxm: the experimental tcp rewrite of 1.16/1.17.
+ *  - net, net;ofi_rxm: the experimental tcp rewrite of 1.16/1.17;
+ *  - shm: it reaches only this host, while a sidecar's peers are usually
+ *    elsewhere (and it names its endpoint after the node, see below).
  * Each can still be forced by name.
  *
  * Write completion semantics. We ask for FI_DELIVERY_COMPLETE in the tx
@@ -76,7 +78,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 static bool auto_skipped(const char *prov)
 {
 	static const char *const skip[] = {
-		"udp;ofi_rxd", "sockets", "net", "net;ofi_rxm",
+		"udp;ofi_rxd", "sockets", "net", "net;ofi_rxm", "shm",
 	};
 	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 		if (strcmp(prov, skip[i]) == 0)
