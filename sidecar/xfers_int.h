@@ -32,6 +32,11 @@ struct sc_gpu_xfer;
 /* How long a sent notification may take to be confirmed past the
  * transfer's deadline before the transfer ends with KVF_EPEER. */
 #define NOTIFY_GRACE_NS 500000000ull
+/* Without a CQ wait fd (shm, efa) an idle progress thread polls at least
+ * this often (microseconds): such providers move one-sided traffic aimed
+ * at us (reads of our memory, small writes into it) only while we poll,
+ * and nothing tells us it is coming. */
+#define IDLE_POLL_MAX_US 20
 
 /* What a fabric context belongs to (struct xfer_ctx.kind). */
 enum {
