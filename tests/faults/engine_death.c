@@ -116,12 +116,18 @@ int main(void)
 	is_int(st, 's', "the doomed engine submitted a 1 GiB push");
 	is_int(ctl_status_field(&a, "engines"), 2, "A counts two engines");
 	is_int(ctl_status_field(&a, "regions"), 2, "and two regions");
-	usleep(150 * 1000); /* let bytes flow */
+	usleep(100 * 1000); /* let bytes flow */
+	/* Hold the target still so the push cannot finish before the kill,
+	 * however fast the machine moves a GiB. */
+	kill(b.pid, SIGSTOP);
+	usleep(50 * 1000);
 	ok(ctl_status_field(&a, "xfers_in_flight") >= 1,
 	   "the push is in flight when the engine is killed");
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	child_pid = 0;
+	usleep(100 * 1000); /* A sees the engine go first */
+	kill(b.pid, SIGCONT);
 
 	long t0 = now_ms();
 	long long engines = -1, regions = -1;
