@@ -20,6 +20,7 @@
 #include "proto/version.h"
 #include "sidecar/auth.h"
 #include "sidecar/daemon.h"
+#include "sidecar/engine_watch.h"
 #include "sidecar/log.h"
 #include "sidecar/modules.h"
 #include "sidecar/peers.h"
@@ -34,6 +35,7 @@
 struct sc_engines {
 	struct sc_daemon *d;
 	struct sc_rep_server *srv;
+	struct sc_engine_watch *watch; /* pidfds: the second death signal */
 };
 
 struct reply {
@@ -172,6 +174,13 @@ static Kvf__Engine__Reply *on_hello(struct sc_daemon *d,
 	atomic_fetch_add(&reg->generation, 1);
 	atomic_fetch_add(&d->counters.engines, 1);
 	sc_xfers_kick(d);
+	{
+		/* The pid from the kernel, not the hello's, for the pidfd. */
+		uint64_t kpid = 0;
+		if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &kpid) == 0 &&
+		    d->engines)
+			sc_engine_watch_add(d->engines->watch, (pid_t)kpid, s->id);
+	}
 	sc_info("engine %s (pid %u): connected as session %llu", s->name,
 	        s->pid, (unsigned long long)s->id);
 
@@ -374,6 +383,8 @@ static void teardown(struct sc_daemon *d, struct sc_session *s,
 	}
 	sc_idmap_del(&reg->sessions, s->id);
 	atomic_store(&s->closing, 1);
+	if (d->engines)
+		sc_engine_watch_remove(d->engines->watch, s->id);
 	dead = calloc(s->regions_count + 1, sizeof *dead);
 	while (dead && (r = sc_idmap_next(&reg->regions, &pos, NULL))) {
 		if (r->session_id == s->id && ndead < s->regions_count)
@@ -524,6 +535,24 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
+/* The pidfd of session_id's process became readable: it exited. */
+static void on_exit_pid(void *arg, uint64_t session_id)
+{
+	struct sc_daemon *d = arg;
+	struct sc_registry *reg = d->registry;
+	struct sc_session *s;
+
+	pthread_mutex_lock(&reg->lock);
+	s = sc_idmap_get(&reg->sessions, session_id);
+	if (s)
+		sc_session_hold(s);
+	pthread_mutex_unlock(&reg->lock);
+	if (s) {
+		teardown(d, s, "process exited");
+		sc_session_rele(s);
+	}
+}
+
 int sc_engines_start(struct sc_daemon *d)
 {
 	struct sc_engines *e = calloc(1, sizeof *e);
@@ -537,13 +566,18 @@ int sc_engines_start(struct sc_daemon *d)
 	nng_socket_set_size(d->engine_sock, NNG_OPT_RECVMAXSZ,
 	                    4 * (size_t)KVF_MAX_CONTROL_MSG);
 	nng_pipe_notify(d->engine_sock, NNG_PIPE_EV_REM_POST, on_pipe, d);
+	if (sc_engine_watch_start(on_exit_pid, d, &e->watch) != 0)
+		sc_warn("engines: no pidfd watcher; engine deaths are seen "
+		        "through their connections only");
+	d->engines = e;
 	rc = sc_rep_server_start(d->engine_sock, WORKERS, handle, e, "engine",
 	                         &e->srv);
 	if (rc != 0) {
+		d->engines = NULL;
+		sc_engine_watch_stop(e->watch);
 		free(e);
 		return rc;
 	}
-	d->engines = e;
 	return 0;
 }
 
@@ -554,7 +588,8 @@ void sc_engines_stop(struct sc_daemon *d)
 		return;
 	nng_pipe_notify(d->engine_sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	sc_rep_server_stop(e->srv);
+	sc_engine_watch_stop(e->watch);
 	/* Sessions still open are closed by the progress thread's stop. */
-	free(e);
 	d->engines = NULL;
+	free(e);
 }
