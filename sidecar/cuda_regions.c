@@ -60,8 +60,8 @@ int sc_region_import_cuda(struct sc_daemon *d, struct sc_region *r,
 		return KVF_ENOMEM;
 	}
 	c->d = d;
-	rc = sc_gpu_hold_import(d, &mem, &c->ref, &r->base, &r->cuda_device,
-	                        err, errlen);
+	rc = sc_gpu_hold_import(d, &mem, -1, &c->ref, &r->base,
+	                        &r->cuda_device, err, errlen);
 	if (rc != 0) {
 		free(c);
 		return rc;

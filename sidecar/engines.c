@@ -421,6 +421,23 @@ static Kvf__Engine__Reply *on_goodbye(struct sc_daemon *d,
 	return ok_reply(rp, ok);
 }
 
+/* The GPU of the session's first CUDA region, or -1: where a same-host
+ * peer's memory is best mapped for copies from this engine's. */
+static int engine_gpu(struct sc_daemon *d, const struct sc_session *s)
+{
+	struct sc_registry *reg = d->registry;
+	struct sc_region *r;
+	size_t pos = 0;
+	int dev = -1;
+
+	pthread_mutex_lock(&reg->lock);
+	while (dev < 0 && (r = sc_idmap_next(&reg->regions, &pos, NULL)))
+		if (r->session_id == s->id && r->kind == XFER_MEM_CUDA)
+			dev = r->cuda_device;
+	pthread_mutex_unlock(&reg->lock);
+	return dev;
+}
+
 static Kvf__Engine__Reply *on_resolve(struct sc_daemon *d,
                                       const Kvf__Engine__ResolvePeer *m,
                                       nng_pipe pipe, struct reply *rp,
@@ -436,6 +453,7 @@ static Kvf__Engine__Reply *on_resolve(struct sc_daemon *d,
 	if (!(s = session_of(d, m->session_id, pipe, rp, &out)))
 		return out;
 	rc = sc_peers_resolve(d, m->sidecar_url, m->engine_name, m->timeout_ms,
+	                      engine_gpu(d, s),
 	                      &peer_id, path, pathlen, err, sizeof err);
 	if (rc != 0) {
 		out = fail(rp, rc, "engine %s: resolve %s at %s: %s", s->name,

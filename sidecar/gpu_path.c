@@ -270,8 +270,8 @@ struct import_ref {
 };
 
 int sc_gpu_hold_import(struct sc_daemon *d, const struct ipc_cuda_mem *m,
-                       void **ref, uint8_t **dptr, int *dev, char *err,
-                       size_t errlen)
+                       int open_dev, void **ref, uint8_t **dptr, int *dev,
+                       char *err, size_t errlen)
 {
 	struct xfer_cuda *cu = sc_gpu_cuda(d, err, errlen);
 	struct import_ref *r;
@@ -281,7 +281,7 @@ int sc_gpu_hold_import(struct sc_daemon *d, const struct ipc_cuda_mem *m,
 		return KVF_ENOTSUP;
 	if (!(r = calloc(1, sizeof *r)))
 		return KVF_ENOMEM;
-	rc = xfer_cuda_import_hold(cu, m, &r->imp, err, errlen);
+	rc = xfer_cuda_import_hold_on(cu, m, open_dev, &r->imp, err, errlen);
 	if (rc != 0) {
 		free(r);
 		return rc;

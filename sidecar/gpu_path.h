@@ -36,11 +36,13 @@ struct xfer_cuda_copier *sc_gpu_copier(struct sc_daemon *d);
  * copier has no fd to wake the loop, so it must not sleep meanwhile. */
 void sc_gpu_busy_add(struct sc_daemon *d, int delta);
 
-/* Import a remote engine's CUDA region exported to us (same host); the
+/* Import an engine's CUDA memory exported to us; open_dev >= 0 maps it in
+ * that device's context (the device that will copy to or from it, so a
+ * same-host copy between two GPUs goes peer to peer), -1 in its own. The
  * returned reference is released with sc_gpu_rele_import. */
 int sc_gpu_hold_import(struct sc_daemon *d, const struct ipc_cuda_mem *m,
-                       void **ref, uint8_t **dptr, int *dev, char *err,
-                       size_t errlen);
+                       int open_dev, void **ref, uint8_t **dptr, int *dev,
+                       char *err, size_t errlen);
 void sc_gpu_rele_import(struct sc_daemon *d, void *ref);
 
 /* Progress thread: take a planned transfer that touches CUDA memory.

@@ -418,7 +418,8 @@ static void *heartbeat_main(void *arg)
 			for (size_t k = 0; k < nredo; k++) {
 				uint32_t id;
 				char path[32], err[256];
-				int rc = sc_peers_resolve(d, t->url, redo[k], 0, &id,
+				int rc = sc_peers_resolve(d, t->url, redo[k], 0, -2,
+				                          &id,
 				                          path, sizeof path, err,
 				                          sizeof err);
 				if (rc != 0)
@@ -611,7 +612,7 @@ static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
  * can copy into it directly. A failure leaves the region reachable only
  * through the fabric (staged), and is logged. */
 static void import_remote(struct sc_daemon *d, const Kvf__Peer__RegionDesc *rd,
-                          struct sc_remote_region *rr)
+                          struct sc_remote_region *rr, int near_dev)
 {
 	struct ipc_cuda_mem m;
 	char err[200];
@@ -623,8 +624,8 @@ static void import_remote(struct sc_daemon *d, const Kvf__Peer__RegionDesc *rd,
 	m.alloc_len = rd->cuda_alloc_length;
 	m.len = rd->length;
 	m.device = -1;
-	if (sc_gpu_hold_import(d, &m, &rr->import, &rr->dptr, &rr->cuda_device,
-	                       err, sizeof err) != 0) {
+	if (sc_gpu_hold_import(d, &m, near_dev, &rr->import, &rr->dptr,
+	                       &rr->cuda_device, err, sizeof err) != 0) {
 		sc_warn("peer region %u on this host: import failed: %s",
 		        rr->id, err);
 		return;
@@ -656,6 +657,7 @@ static struct sc_peer *find_peer(struct sc_registry *reg, const char *url,
 
 int sc_peers_resolve(struct sc_daemon *d, const char *url,
                      const char *engine_name, uint32_t timeout_ms,
+                     int near_dev,
                      uint32_t *peer_id, char *path, size_t pathlen,
                      char *err, size_t errlen)
 {
@@ -720,6 +722,13 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		goto out;
 	}
 	same_host = strcmp(hr->host_id, d->host_id) == 0;
+	if (near_dev == -2) {
+		/* A re-handshake: map as the peer's first resolve did. */
+		pthread_mutex_lock(&reg->lock);
+		p = find_peer(reg, url, engine_name);
+		near_dev = p ? p->near_dev : -1;
+		pthread_mutex_unlock(&reg->lock);
+	}
 	regions = calloc(hr->n_regions + 1, sizeof *regions);
 	if (!regions) {
 		rc = KVF_ENOMEM;
@@ -745,7 +754,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		if (same_host && rr->kind == XFER_MEM_CUDA &&
 		    rd->cuda_ipc_handle.len == IPC_CUDA_HANDLE_LEN &&
 		    rd->cuda_device_uuid.len == IPC_CUDA_UUID_LEN)
-			import_remote(d, rd, rr);
+			import_remote(d, rd, rr, near_dev);
 	}
 
 	pthread_mutex_lock(&ps->resolve_lock);
@@ -790,6 +799,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	snprintf(p->provider, sizeof p->provider, "%s", hr->provider);
 	p->epoch = hr->epoch;
 	p->remote_session = hr->engine_session_id;
+	p->near_dev = near_dev;
 	old = p->regions;
 	nold = p->nregions;
 	p->regions = regions;

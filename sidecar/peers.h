@@ -17,12 +17,15 @@ struct sc_daemon;
  * to timeout_ms, 0: the configured handshake timeout) and return the peer
  * id, the same one each time for the same url and engine; the cached
  * regions and keys are refreshed on every call. path gets the data path
- * ("host", "same-host", ...). Errors: KVF_EPEER/KVF_ETIMEDOUT (no answer),
+ * ("host", "same-host", ...). near_dev: the GPU the resolving engine's
+ * memory is on (same-host imports are mapped there), -1 when none, -2 to
+ * keep what the peer had. Errors: KVF_EPEER/KVF_ETIMEDOUT (no answer),
  * KVF_ENOENT (no such engine there), KVF_EVERSION, KVF_EPERM, with err
  * saying which.
  */
 int sc_peers_resolve(struct sc_daemon *d, const char *url,
                      const char *engine_name, uint32_t timeout_ms,
+                     int near_dev,
                      uint32_t *peer_id, char *path, size_t pathlen,
                      char *err, size_t errlen);
 

@@ -101,6 +101,7 @@ struct sc_peer {
 	struct sc_remote_region *regions; /* replaced on each handshake */
 	uint32_t nregions;
 	bool same_host;
+	int near_dev; /* GPU our same-host imports of it are mapped on */
 	/* Health (heartbeats, transfers). */
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t errors;

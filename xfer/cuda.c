@@ -78,8 +78,17 @@ int xfer_cuda_import_hold(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
                           struct xfer_cuda_import **out, char *err,
                           size_t errlen)
 {
+	return xfer_cuda_import_hold_on(cu, m, -1, out, err, errlen);
+}
+
+int xfer_cuda_import_hold_on(struct xfer_cuda *cu,
+                             const struct ipc_cuda_mem *m, int open_dev,
+                             struct xfer_cuda_import **out, char *err,
+                             size_t errlen)
+{
 	(void)cu;
 	(void)m;
+	(void)open_dev;
 	(void)out;
 	return fail(err, errlen, KVF_ENOTSUP, "import CUDA memory: %s",
 	            NO_CUDA);
@@ -359,13 +368,15 @@ int xfer_cuda_find_device(const struct xfer_cuda *cu,
 	            want, seen);
 }
 
+/* The import of handle mapped in dev's context; dev < 0: any. */
 static struct xfer_cuda_import *cache_find(struct xfer_cuda *cu,
-                                           const uint8_t *handle)
+                                           const uint8_t *handle, int dev)
 {
 	struct xfer_cuda_import *imp;
 
 	for (imp = cu->imports; imp; imp = imp->next)
-		if (memcmp(imp->handle, handle, IPC_CUDA_HANDLE_LEN) == 0)
+		if (memcmp(imp->handle, handle, IPC_CUDA_HANDLE_LEN) == 0 &&
+		    (dev < 0 || imp->dev == dev))
 			return imp;
 	return NULL;
 }
@@ -441,23 +452,31 @@ int xfer_cuda_import_hold(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
                           struct xfer_cuda_import **out, char *err,
                           size_t errlen)
 {
+	return xfer_cuda_import_hold_on(cu, m, -1, out, err, errlen);
+}
+
+int xfer_cuda_import_hold_on(struct xfer_cuda *cu,
+                             const struct ipc_cuda_mem *m, int open_dev,
+                             struct xfer_cuda_import **out, char *err,
+                             size_t errlen)
+{
 	struct xfer_cuda_import *imp;
 	int dev, ret;
 
 	ret = xfer_cuda_find_device(cu, m->uuid, &dev, err, errlen);
 	if (ret)
 		return ret;
+	/* Mapped in another device's context, the memory is reached from
+	 * that device over NVLink/P2P (cudaIpcMemLazyEnablePeerAccess)
+	 * instead of through host memory. */
+	if (open_dev >= 0 && open_dev < cu->ndev)
+		dev = open_dev;
 	/* The lock stays held across the slow first open so that two
 	 * sessions registering the same pool map it once, not twice. */
 	pthread_mutex_lock(&cu->lock);
-	imp = cache_find(cu, m->handle);
-	if (imp && imp->dev != dev) {
-		pthread_mutex_unlock(&cu->lock);
-		return fail(err, errlen, KVF_EINVAL,
-		            "import CUDA memory: the handle is already "
-		            "imported on device %d, not %d (%s)",
-		            imp->dev, dev, m->bus_id);
-	}
+	imp = cache_find(cu, m->handle, open_dev >= 0 ? dev : -1);
+	if (imp && imp->dev != dev && open_dev < 0)
+		dev = imp->dev; /* already mapped elsewhere: share it */
 	if (!imp) {
 		ret = import_open(cu, m, dev, &imp, err, errlen);
 		if (ret) {

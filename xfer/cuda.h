@@ -75,6 +75,16 @@ int xfer_cuda_import_hold(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
 /* Drop a reference; the last one unmaps the allocation
  * (cudaIpcCloseMemHandle). The caller's copies from or to it must be
  * complete. Accepts NULL. */
+/*
+ * The same, mapped in the context of device open_dev (the device that will
+ * issue copies to or from it) rather than the memory's own; -1: its own.
+ * The memory is then reached from open_dev over NVLink or PCIe P2P.
+ */
+int xfer_cuda_import_hold_on(struct xfer_cuda *cu,
+                             const struct ipc_cuda_mem *m, int open_dev,
+                             struct xfer_cuda_import **out, char *err,
+                             size_t errlen);
+
 void xfer_cuda_import_rele(struct xfer_cuda *cu, struct xfer_cuda_import *imp);
 
 /* The allocation's base in this process (add ipc_cuda_mem.offset for the

@@ -30,9 +30,10 @@ static int fuzz_pipe_get_uint64(nng_pipe p, const char *opt, uint64_t *v)
 
 int sc_peers_resolve(struct sc_daemon *d, const char *url,
                      const char *engine_name, uint32_t timeout_ms,
-                     uint32_t *peer_id, char *path, size_t pathlen,
-                     char *err, size_t errlen)
+                     int near_dev, uint32_t *peer_id, char *path,
+                     size_t pathlen, char *err, size_t errlen)
 {
+	(void)near_dev;
 	(void)d;
 	(void)url;
 	(void)engine_name;

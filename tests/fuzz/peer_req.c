@@ -21,9 +21,10 @@
 
 /* Same-host CUDA imports: none in the fuzzer. */
 int sc_gpu_hold_import(struct sc_daemon *d, const struct ipc_cuda_mem *m,
-                       void **ref, uint8_t **dptr, int *dev, char *err,
-                       size_t errlen)
+                       int open_dev, void **ref, uint8_t **dptr, int *dev,
+                       char *err, size_t errlen)
 {
+	(void)open_dev;
 	(void)d;
 	(void)m;
 	(void)ref;
