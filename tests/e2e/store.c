@@ -555,7 +555,17 @@ int main(int argc, char **argv)
 		while (count_tmp(store) != 0 && ms_since(&t0) < 20000)
 			usleep(50000);
 		is_int(count_tmp(store), 0, "no temporary files are left");
-		out = ctl(&a, "status", &st);
+		/* The sidecar learns of the death asynchronously (its
+		 * connection, its pidfd): give it a moment. */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			out = ctl(&a, "status", &st);
+			if ((st == 0 && out && strstr(out, "\"engines\":1")) ||
+			    ms_since(&t0) > 5000)
+				break;
+			free(out);
+			usleep(50000);
+		}
 		ok(st == 0 && out && strstr(out, "\"engines\":1"),
 		   "sidecar serves; the dead engine is gone");
 		free(out);
