@@ -33,9 +33,15 @@ static void child(const struct tp_daemon *a, const struct tp_daemon *b,
 		memset(p, 0x5a, REGION);
 		for (int i = 0; i < SEGS; i++)
 			segs[i] = (struct kvf_seg){r, 1, 0, 0, REGION};
-		if (kvf_submit(c, KVF_WRITE, peer, segs, SEGS, &xo, &x) == 0)
-			st = 's';
+		st = 'r';
 	}
+	/* Ready: the parent holds B still, then lets us submit, so the
+	 * push cannot finish before the kill however fast bytes move. */
+	if (write(fd, &st, 1) != 1 || read(go, &st, 1) != 1)
+		_exit(1);
+	st = 'x';
+	if (kvf_submit(c, KVF_WRITE, peer, segs, SEGS, &xo, &x) == 0)
+		st = 's';
 	if (write(fd, &st, 1) != 1)
 		_exit(1);
 	for (;;)
@@ -43,6 +49,21 @@ static void child(const struct tp_daemon *a, const struct tp_daemon *b,
 }
 
 static pid_t child_pid;
+
+/* One status byte from the child, waiting up to 10 s; 0 when none. */
+static char read_st(int fd)
+{
+	struct timespec ts = {10, 0};
+	fd_set rf;
+	char st = 0;
+
+	FD_ZERO(&rf);
+	FD_SET(fd, &rf);
+	if (pselect(fd + 1, &rf, NULL, NULL, &ts, NULL) != 1 ||
+	    read(fd, &st, 1) != 1)
+		return 0;
+	return st;
+}
 
 /* A bail must not leave the child behind. */
 static void reap_child(void)
@@ -104,23 +125,16 @@ int main(void)
 
 	if (write(gofd[1], "g", 1) != 1)
 		bail("cannot start the child");
-	{
-		struct timespec ts = {10, 0};
-		fd_set rf;
-		FD_ZERO(&rf);
-		FD_SET(fds[0], &rf);
-		if (pselect(fds[0] + 1, &rf, NULL, NULL, &ts, NULL) != 1 ||
-		    read(fds[0], &st, 1) != 1)
-			st = 0;
+	st = read_st(fds[0]);
+	if (st == 'r') {
+		kill(b.pid, SIGSTOP);
+		if (write(gofd[1], "g", 1) != 1)
+			bail("cannot let the child submit");
+		st = read_st(fds[0]);
 	}
 	is_int(st, 's', "the doomed engine submitted a 1 GiB push");
 	is_int(ctl_status_field(&a, "engines"), 2, "A counts two engines");
 	is_int(ctl_status_field(&a, "regions"), 2, "and two regions");
-	usleep(100 * 1000); /* let bytes flow */
-	/* Hold the target still so the push cannot finish before the kill,
-	 * however fast the machine moves a GiB. */
-	kill(b.pid, SIGSTOP);
-	usleep(50 * 1000);
 	ok(ctl_status_field(&a, "xfers_in_flight") >= 1,
 	   "the push is in flight when the engine is killed");
 	kill(pid, SIGKILL);
