@@ -295,10 +295,12 @@ void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 		return;
 	if (t->status == 0 && t->next_post < t->plan.nops)
 		return; /* more to post */
-	if (t->status == 0 && needs_fence(x, t) && !t->fence_sent)
-		post_fence(x, t);
+	/* The notification first: the target then hands it to its engine
+	 * before it serves the delivery check. */
 	if (t->status == 0 && t->tag_len && !t->notify_sent)
 		post_notify(x, t);
+	if (t->status == 0 && needs_fence(x, t) && !t->fence_sent)
+		post_fence(x, t);
 	if (t->inflight || tail_pending(x, t))
 		return; /* the tail is in flight, or hit EAGAIN */
 	finish(x, t);
