@@ -74,13 +74,6 @@ int xfer_cuda_find_device(const struct xfer_cuda *cu,
 	            NO_CUDA);
 }
 
-int xfer_cuda_import_hold(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
-                          struct xfer_cuda_import **out, char *err,
-                          size_t errlen)
-{
-	return xfer_cuda_import_hold_on(cu, m, -1, out, err, errlen);
-}
-
 int xfer_cuda_import_hold_on(struct xfer_cuda *cu,
                              const struct ipc_cuda_mem *m, int open_dev,
                              struct xfer_cuda_import **out, char *err,
@@ -448,13 +441,6 @@ static int import_open(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
 	return 0;
 }
 
-int xfer_cuda_import_hold(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
-                          struct xfer_cuda_import **out, char *err,
-                          size_t errlen)
-{
-	return xfer_cuda_import_hold_on(cu, m, -1, out, err, errlen);
-}
-
 int xfer_cuda_import_hold_on(struct xfer_cuda *cu,
                              const struct ipc_cuda_mem *m, int open_dev,
                              struct xfer_cuda_import **out, char *err,
@@ -667,3 +653,11 @@ int xfer_cuda_host_unregister(void *p)
 }
 
 #endif
+
+/* With or without CUDA: the memory's own device. */
+int xfer_cuda_import_hold(struct xfer_cuda *cu, const struct ipc_cuda_mem *m,
+                          struct xfer_cuda_import **out, char *err,
+                          size_t errlen)
+{
+	return xfer_cuda_import_hold_on(cu, m, -1, out, err, errlen);
+}
