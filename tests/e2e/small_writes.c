@@ -45,8 +45,8 @@ static int next_event(kvf_client *c, enum kvf_event_type type,
 		if (n == 1 && ev->type == type)
 			return 1;
 		if (n == 1)
-			diag("unexpected event type %d status %d (%s)", ev->type,
-			     ev->status, ev->message);
+			diag("unexpected event type %d status %d (%s)",
+			     ev->type, ev->status, ev->message);
 	}
 	return 0;
 }

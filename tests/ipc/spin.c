@@ -15,11 +15,10 @@ static unsigned run(struct ipc_spin *s, unsigned n, uint64_t spin_ns,
 
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t b = ipc_spin_begin(s);
-		if (b) {
-			spun++;
-			if (b != MAX_NS)
-				return UINT32_MAX; /* the budget is the ceiling */
-		}
+		/* A spinning wait spins the whole ceiling. */
+		if (b && b != MAX_NS)
+			return UINT32_MAX;
+		spun += b != 0;
 		ipc_spin_end(s, b, b ? spin_ns : block_ns);
 	}
 	return spun;
