@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/bench/fi_raw.h"
 #include "tests/bench/kv_shape.h"
 #include "tests/tap/proc.h"
 
@@ -58,13 +59,6 @@ struct opts {
 	int window;
 };
 
-/* One row of fi_raw_bench's CSV. */
-struct raw_row {
-	char mode[8], op[8];
-	uint64_t size, iters;
-	double gbps, usec;
-};
-
 struct bench {
 	struct opts o;
 	struct tp_daemon sa, sb;
@@ -75,8 +69,7 @@ struct bench {
 	kvf_region ka, kb; /* KV regions: 256 blocks on A, 264 on B */
 	uint8_t *kpa, *kpb;
 	uint32_t ka_blocks, kb_blocks;
-	struct raw_row *raw;
-	int nraw;
+	struct raw_set raw;
 	uint64_t next_tag;
 };
 
@@ -214,75 +207,19 @@ static void wait_notif(struct bench *B, uint64_t tag, double limit)
 static void raw_run(struct bench *B, const char *mode, bool read,
                     uint64_t min, uint64_t max)
 {
-	char bin[600], smin[32], smax[32], win[16];
-	const char *argv[16];
-	struct tp_run r;
-	int n = 0;
+	char why[1024];
 
 	if (B->o.no_raw)
 		return;
-	snprintf(bin, sizeof bin, "%s/tests/bench/fi_raw_bench",
-	         getenv("KVF_BUILD"));
-	snprintf(smin, sizeof smin, "%llu", (unsigned long long)min);
-	snprintf(smax, sizeof smax, "%llu", (unsigned long long)max);
-	snprintf(win, sizeof win, "%d", B->o.window);
-	argv[n++] = bin;
-	argv[n++] = "-p";
-	argv[n++] = B->o.prov;
-	argv[n++] = "-m";
-	argv[n++] = mode;
-	argv[n++] = "-s";
-	argv[n++] = smin;
-	argv[n++] = "-S";
-	argv[n++] = smax;
-	argv[n++] = "-w";
-	argv[n++] = win;
-	argv[n++] = "-o";
-	argv[n++] = "csv";
-	if (read)
-		argv[n++] = "-r";
-	argv[n] = NULL;
-	if (access(bin, X_OK) != 0)
-		die("%s: not built (make bench)", bin);
-	if (!B->o.csv)
-		fprintf(stderr, "  running %s -p %s -m %s -s %s -S %s -w %s%s\n",
-		        "fi_raw_bench", B->o.prov, mode, smin, smax, win,
-		        read ? " -r" : "");
-	if (tp_run(&r, 600000, NULL, argv) != 0)
-		die("%s could not start", bin);
-	if (r.status != 0 || r.timed_out)
-		die("fi_raw_bench %s%s failed (status %d%s): %s", mode,
-		    read ? " -r" : "", r.status,
-		    r.timed_out ? ", timed out" : "", r.err);
-	for (char *save = NULL, *l = strtok_r(r.out, "\n", &save); l;
-	     l = strtok_r(NULL, "\n", &save)) {
-		struct raw_row row;
-		char prov[64];
-		unsigned long long size, iters;
-
-		if (sscanf(l, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", prov,
-		           row.mode, row.op, &size, &iters, &row.gbps,
-		           &row.usec) != 7)
-			continue;
-		row.size = size;
-		row.iters = iters;
-		void *m = realloc(B->raw, (B->nraw + 1) * sizeof *B->raw);
-		if (!m)
-			die("out of memory");
-		B->raw = m;
-		B->raw[B->nraw++] = row;
-	}
-	tp_run_free(&r);
+	if (raw_bench_run(&B->raw, B->o.prov, mode, read, min, max,
+	                  B->o.window, !B->o.csv, why, sizeof why) != 0)
+		die("%s", why);
 }
 
 static const struct raw_row *raw_find(struct bench *B, const char *mode,
                                       const char *op, uint64_t size)
 {
-	for (int i = 0; i < B->nraw; i++)
-		if (!strcmp(B->raw[i].mode, mode) && !strcmp(B->raw[i].op, op) &&
-		    B->raw[i].size == size)
-			return &B->raw[i];
-	return NULL;
+	return raw_bench_find(&B->raw, mode, op, size);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -799,6 +736,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": a sidecar did not stop on SIGTERM\n");
 		return 1;
 	}
-	free(B->raw);
+	raw_set_fini(&B->raw);
 	return 0;
 }
