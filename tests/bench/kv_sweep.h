@@ -138,10 +138,12 @@ struct kvs {
 	uint32_t npairs;
 	uint64_t req_bytes, req_segs, op_bytes;
 	uint32_t req_xfers;
+	uint32_t *rank_xfers; /* [j]: transfers of a request to decode rank j */
 	/* Per length. */
 	uint32_t nb, slots;
 	uint8_t *used, *busy; /* [peer * slots + slot] */
 	struct kvs_req *reqs; /* conc entries */
+	uint32_t *rank_left;  /* [req * decode_tp + j]: rank j's events to come */
 	struct kvs_out *outs;
 	size_t nouts, capouts;
 	struct kvf_seg *segs;
@@ -575,6 +577,7 @@ static void kvs_measure(struct kvs *K, uint32_t nb)
 
 	K->req_bytes = K->req_segs = 0;
 	K->req_xfers = 0;
+	memset(K->rank_xfers, 0, K->o.tp_d * sizeof *K->rank_xfers);
 	for (uint32_t q = 0; q < K->npairs; q++) {
 		const struct kvs_pair *pr = &K->pairs[q];
 		uint32_t ch = kvs_chunk(K, pr);
@@ -588,6 +591,7 @@ static void kvs_measure(struct kvs *K, uint32_t nb)
 			                (pr->h_hi - pr->h_lo) * sh->run;
 		}
 		K->req_xfers += (nb + ch - 1) / ch;
+		K->rank_xfers[pr->j] += (nb + ch - 1) / ch;
 	}
 	/* Every operation has the same size for the presets (TP degrees
 	 * divide the head count, so overlaps are all alike). */
@@ -827,8 +831,12 @@ static void kvs_event(struct kvs *K, uint32_t e, const struct kvf_event *ev)
 			        ev->status, ev->message);
 		K->outs[i] = K->outs[--K->nouts];
 		r->done_left--;
-		if (K->o.read && --r->dec_left == 0)
-			r->t_dec = now;
+		if (K->o.read) {
+			K->rank_left[(r - K->reqs) * K->o.tp_d + e -
+			             kvs_p0(K, r->peer)]--;
+			if (--r->dec_left == 0)
+				r->t_dec = now;
+		}
 	} else if (ev->type == KVF_EV_NOTIF) {
 		uint64_t id;
 
@@ -840,10 +848,14 @@ static void kvs_event(struct kvs *K, uint32_t e, const struct kvf_event *ev)
 			if (K->reqs[i].live && K->reqs[i].id == id)
 				r = &K->reqs[i];
 		if (!r || K->o.read || e < kvs_p0(K, r->peer) ||
-		    e >= kvs_p0(K, r->peer) + K->o.tp_d || r->dec_left == 0)
+		    e >= kvs_p0(K, r->peer) + K->o.tp_d ||
+		    K->rank_left[(r - K->reqs) * K->o.tp_d + e -
+		                 kvs_p0(K, r->peer)] == 0)
 			kvs_die("engine %s: notification for request %" PRIu64
 			        " it should not get (from %s)", K->eng[e].name,
 			        id, ev->peer_engine);
+		K->rank_left[(r - K->reqs) * K->o.tp_d + e -
+		             kvs_p0(K, r->peer)]--;
 		if (--r->dec_left == 0)
 			r->t_dec = now;
 	} else {
@@ -862,7 +874,10 @@ static uint32_t kvs_expected(const struct kvs *K)
 		if (K->reqs[i].live && (!o || K->reqs[i].id < o->id))
 			o = &K->reqs[i];
 	if (!o || o->dec_left == 0)
-		return 0;
+		return 0; /* a WRITE's last completions, on the prefill side */
+	for (uint32_t j = 0; j < K->o.tp_d; j++)
+		if (K->rank_left[(o - K->reqs) * K->o.tp_d + j])
+			return kvs_p0(K, o->peer) + j;
 	return kvs_p0(K, o->peer);
 }
 
@@ -985,6 +1000,8 @@ static void kvs_submit(struct kvs *K, uint32_t ri)
 	/* Both counts are known before the first transfer goes, so events
 	 * of early transfers cannot end the request too soon. */
 	r->dec_left = r->done_left = K->req_xfers;
+	memcpy(&K->rank_left[ri * K->o.tp_d], K->rank_xfers,
+	       K->o.tp_d * sizeof *K->rank_xfers);
 	r->t0 = kv_now();
 	for (uint32_t q = 0; q < K->npairs; q++) {
 		uint32_t ch = kvs_chunk(K, &K->pairs[q]);
@@ -1277,7 +1294,10 @@ static inline int kv_sweep_main(const struct kvs_opts *o)
 	K->o = *o;
 	g_kvs = K;
 	K->reqs = calloc(K->o.conc, sizeof *K->reqs);
-	if (!K->reqs)
+	K->rank_left = calloc((size_t)K->o.conc * K->o.tp_d,
+	                      sizeof *K->rank_left);
+	K->rank_xfers = calloc(K->o.tp_d, sizeof *K->rank_xfers);
+	if (!K->reqs || !K->rank_left || !K->rank_xfers)
 		kvs_die("out of memory");
 	/* The shapes and the plan first: the raw baseline needs the op size
 	 * and runs before the sidecars, on a quiet machine. */
@@ -1336,6 +1356,8 @@ static inline int kv_sweep_main(const struct kvs_opts *o)
 	free(K->sc);
 	free(K->pairs);
 	free(K->reqs);
+	free(K->rank_left);
+	free(K->rank_xfers);
 	free(K->outs);
 	free(K->segs);
 	free(K->lb);
