@@ -299,13 +299,13 @@ static int open_rail(struct sc_daemon *d, const char *node,
 	if (rv != 0) {
 		*slot = NULL;
 		if (d->cfg.provider[0])
-			snprintf(err, errlen, "%s '%s': rail %u: "
-			    "xfer_fabric_open() failed: %s",
+			snprintf(err, errlen, "%s '%s': xfer_fabric_open() "
+			    "failed on rail %u: %s",
 			    sc_config_origin(&d->cfg, SC_OPT_PROVIDER),
 			    d->cfg.provider, d->nrails, why);
 		else
-			snprintf(err, errlen, "fabric (auto provider%s%s), "
-			    "rail %u: xfer_fabric_open() failed: %s",
+			snprintf(err, errlen, "fabric (auto provider%s%s): "
+			    "xfer_fabric_open() failed on rail %u: %s",
 			    node ? ", address " : "", node ? node : "",
 			    d->nrails, why);
 		return rv;
