@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)size, window, "rails", "GB/s",
 		       "raw 1-link", "ideal", "ratio", "bytes per rail (%)");
 	for (int r = 1; r <= max; r++) {
-		char fa[MAX_RAILS * 40] = "", fb[MAX_RAILS * 40] = "";
+		char fa[640] = "", fb[640] = "";
 		char url_a[64], url_b[64], ea[64], eb[64];
 		int port = tp_free_port();
 
