@@ -171,7 +171,14 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	CHECK(fi_ep_bind(s->ep, &s->av->fid, 0));
 	CHECK(fi_ep_bind(s->ep, &s->cq->fid, FI_TRANSMIT | FI_RECV));
 	CHECK(fi_enable(s->ep));
-	s->buf = aligned_alloc(4096, o->max);
+	/* aligned_alloc wants a multiple of the alignment: KV pieces such
+	 * as an MLA block's 18 KiB are not one. */
+	s->buf = aligned_alloc(4096, (o->max + 4095) & ~(size_t)4095);
+	if (!s->buf) {
+		fprintf(stderr, "fi_raw_bench: out of memory (%zu bytes)\n",
+		        o->max);
+		exit(2);
+	}
 	memset(s->buf, 0xab, o->max);
 	CHECK(fi_mr_reg(s->domain, s->buf, o->max,
 	                FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE,
