@@ -118,6 +118,15 @@ static void run(const char *prov)
 		char *log = tp_daemon_log(&a);
 		like(log, "2 rails", "A uses two rails with B");
 		free(log);
+		const char *argv[] = {tp_bin("kvferryctl"), "-u", a.control_url,
+		                      "-o", "json", "peers", NULL};
+		struct tp_run r;
+		if (tp_run(&r, 10000, NULL, argv) == 0) {
+			like(r.out, "\"rails\":2", "kvferryctl peers says 2 rails");
+			tp_run_free(&r);
+		} else {
+			ok(0, "kvferryctl peers ran");
+		}
 	}
 
 	/* One large WRITE: striped over both rails. */
@@ -305,7 +314,7 @@ static void refused(const char *const *args, const char *why,
 
 int main(void)
 {
-	plan(2 * 26 + 7 + 6);
+	plan(2 * 27 + 7 + 6);
 	run("tcp");
 	run("shm");
 	mixed();
