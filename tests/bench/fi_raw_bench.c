@@ -13,9 +13,12 @@
  * cores to spare.
  *
  *   fi_raw_bench [-p provider] [-s min] [-S max] [-w window] [-m bw|lat]
- *                [-r] [-D] [-o csv]
+ *                [-r] [-D] [-o csv] [-a addr] [-A target-addr]
+ *                [-N target-netns]
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <getopt.h>
 #include <poll.h>
 #include <sched.h>
@@ -52,6 +55,11 @@ struct opts {
 	size_t min, max;
 	int window;
 	bool lat, read, csv, no_dc;
+	/* -a/-A: the initiator's and the target's local address (default
+	 * 127.0.0.1); -N: a network namespace the target enters first
+	 * (/var/run/netns/<name>), so the two talk over a veth link. */
+	const char *addr, *taddr, *tns;
+	const char *node; /* this side's */
 };
 
 struct side {
@@ -126,7 +134,7 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	if (!o->no_dc)
 		hints->tx_attr->op_flags = FI_DELIVERY_COMPLETE;
 	CHECK(fi_getinfo(FI_VERSION(1, 17),
-	                 strcmp(o->prov, "shm") ? "127.0.0.1" : NULL, NULL,
+	                 strcmp(o->prov, "shm") ? o->node : NULL, NULL,
 	                 strcmp(o->prov, "shm") ? FI_SOURCE : 0, hints,
 	                 &list));
 	for (p = list; p; p = p->next) {
@@ -469,11 +477,12 @@ static size_t parse_size(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .prov = "tcp", .min = 0, .max = 0, .window = 64 };
+	struct opts o = { .prov = "tcp", .min = 0, .max = 0, .window = 64,
+	                  .addr = "127.0.0.1", .taddr = "127.0.0.1" };
 	int c, sv[2], status;
 	pid_t pid;
 
-	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rD")) != -1) {
+	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rDa:A:N:")) != -1) {
 		switch (c) {
 		case 'p': o.prov = optarg; break;
 		case 's': o.min = parse_size(optarg); break;
@@ -483,9 +492,13 @@ int main(int argc, char **argv)
 		case 'o': o.csv = strcmp(optarg, "csv") == 0; break;
 		case 'r': o.read = true; break;
 		case 'D': o.no_dc = true; break;
+		case 'a': o.addr = optarg; break;
+		case 'A': o.taddr = optarg; break;
+		case 'N': o.tns = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s [-p prov] [-s min] [-S max]"
-			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]\n",
+			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]"
+			        " [-a addr] [-A target-addr] [-N target-netns]\n",
 			        argv[0]);
 			return 1;
 		}
@@ -504,9 +517,24 @@ int main(int argc, char **argv)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
+		if (o.tns) {
+			char path[300];
+			int fd;
+			snprintf(path, sizeof path, "/var/run/netns/%s", o.tns);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+				fprintf(stderr, "fi_raw_bench: entering netns "
+				        "%s failed: %s\n", o.tns,
+				        strerror(errno));
+				_exit(2);
+			}
+			close(fd);
+		}
+		o.node = o.taddr;
 		target(&o, sv[1]);
 	}
 	close(sv[1]);
+	o.node = o.addr;
 	initiator(&o, sv[0]);
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 4;

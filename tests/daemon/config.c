@@ -47,7 +47,7 @@ static const struct bad bads[NOPTS] = {
 	{ "--peer-url", "tcp://127.0.0.1:99999", "port '99999' is not a number in 1..65535" },
 	{ "--advertise-url", "tcp://0.0.0.0:18515", "must name a host peers can reach, not a wildcard" },
 	{ "--provider", "tcp ofi", "' ' cannot appear in a provider name" },
-	{ "--fabric-addr", "tcp://10.0.0.1:1", "must be a host name or address, not a URL" },
+	{ "--fabric-addr", "tcp://10.0.0.1:1", "must be a host name or address (or a comma-separated list of them, one rail each), not a URL" },
 	{ "--log-level", "loud", "must be error, warn, info or debug" },
 	{ "--log-format", "xml", "must be text or json" },
 	{ "--xfer-timeout-ms", "0", "must be a whole number of milliseconds in 1..3600000" },

@@ -208,7 +208,7 @@ int main(void)
 
 	if (access("/usr/bin/jq", X_OK) != 0)
 		skip_all("jq is not installed (/usr/bin/jq)");
-	plan(67);
+	plan(68);
 	mport = tp_free_port();
 	snprintf(murl, sizeof murl, "http://127.0.0.1:%d", mport);
 	snprintf(ctl_url, sizeof ctl_url, "tcp://127.0.0.1:%d", tp_free_port());
@@ -339,6 +339,9 @@ int main(void)
 	   metric(m, "kvferry_transfer_duration_seconds_bucket{le=\"+Inf\"}") == nw &&
 	   metric(m, "kvferry_transfer_duration_seconds_sum") > 0,
 	   "histogram count, +Inf bucket and sum");
+	ok(m && metric(m, "kvferry_rail_bytes_total{rail=\"0\",domain=\"lo\"}")
+	   == nw * 1048576.0,
+	   "/metrics: the one rail (lo) posted the writes' bytes");
 	free(m);
 
 	/* engines, regions, peers. */
