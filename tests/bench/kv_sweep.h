@@ -158,6 +158,9 @@ struct kvs {
 	struct raw_set raw;
 	bool mout_started;
 	char fabric_addr[256]; /* the prefill sidecar's, as it reports it */
+	uint64_t rail0[KVS_MAX_RAILS]; /* bytes per rail before a length */
+	char rail_pct[128];            /* the timed requests' split, "52 48" */
+	double max_ms;                 /* the slowest timed request */
 };
 
 static struct kvs *g_kvs;
@@ -458,24 +461,58 @@ static void kvs_start_sidecar(
 	}
 }
 
-/* The fabric address sidecar d reports (kvferryctl status), so that a
- * reader of a -r run sees what the sidecar really opened; "?" when it
- * cannot be had. */
-static void kvs_fabric_addr(struct tp_daemon *d, char *out, size_t n)
+/* What sidecar d reports (kvferryctl status): its fabric address into
+ * addr (when not NULL) and the bytes each of its rails carried into
+ * bytes[0..KVS_MAX_RAILS). Returns the number of rails, -1 when the
+ * status has no rails (a kvferryd without multi-rail), -2 when there was
+ * no status. */
+static int kvs_status(
+    struct tp_daemon *d, char *addr, size_t n, uint64_t *bytes)
 {
 	const char *argv[] = { tp_bin("kvferryctl"), "-u", d->control_url,
 		"-o", "json", "status", NULL };
 	const char *key = "\"fabric_addr\":\"", *at, *end;
 	struct tp_run r;
+	int rails = -1;
 
-	snprintf(out, n, "?");
+	if (addr)
+		snprintf(addr, n, "?");
 	if (tp_run(&r, 5000, NULL, argv) != 0)
-		return;
-	if (r.status == 0 && (at = strstr(r.out, key)) != NULL &&
+		return -2;
+	if (r.status != 0) {
+		tp_run_free(&r);
+		return -2;
+	}
+	if (addr && (at = strstr(r.out, key)) != NULL &&
 	    (end = strchr(at + strlen(key), '"')) != NULL)
-		snprintf(out, n, "%.*s", (int)(end - at - strlen(key)),
+		snprintf(addr, n, "%.*s", (int)(end - at - strlen(key)),
 		    at + strlen(key));
+	/* "rails":[{..., "bytes":N}, ...]: no arrays nest inside. */
+	if ((at = strstr(r.out, "\"rails\":[")) != NULL &&
+	    (end = strchr(at, ']')) != NULL) {
+		rails = 0;
+		while ((at = strstr(at, "\"bytes\":")) != NULL && at < end) {
+			at += strlen("\"bytes\":");
+			if (rails < (int)KVS_MAX_RAILS)
+				bytes[rails] = strtoull(at, NULL, 10);
+			rails++;
+		}
+	}
 	tp_run_free(&r);
+	return rails;
+}
+
+/* Bytes per rail index, summed over every sidecar. */
+static void kvs_rail_bytes(struct kvs *K, uint64_t *sum)
+{
+	memset(sum, 0, KVS_MAX_RAILS * sizeof *sum);
+	for (uint32_t i = 0; i < K->nsc; i++) {
+		uint64_t b[KVS_MAX_RAILS] = { 0 };
+		int n = kvs_status(&K->sc[i], NULL, 0, b);
+
+		for (int r = 0; r < n && r < (int)KVS_MAX_RAILS; r++)
+			sum[r] += b[r];
+	}
 }
 
 /* Engines' names and shapes; nothing runs yet. */
@@ -522,7 +559,30 @@ static void kvs_start(struct kvs *K)
 		snprintf(name, sizeof name, "decode%u", k);
 		kvs_start_sidecar(K, &K->sc[1 + k], name);
 	}
-	kvs_fabric_addr(&K->sc[0], K->fabric_addr, sizeof K->fabric_addr);
+	/* A sidecar that does not open the rails asked for must not give
+	 * figures labelled with them (an older kvferryd takes a shm name
+	 * with commas as one name). */
+	for (uint32_t i = 0; i < K->nsc; i++) {
+		uint64_t b[KVS_MAX_RAILS];
+		int n = kvs_status(&K->sc[i], i ? NULL : K->fabric_addr,
+		    sizeof K->fabric_addr, b);
+
+		const char *who =
+		    i ? "a decode sidecar" : "the prefill sidecar";
+
+		if (K->o.rails == 1)
+			continue;
+		if (n == -2)
+			kvs_die("-r %u: kvferryctl status of %s failed",
+			    K->o.rails, who);
+		if (n == -1)
+			kvs_die("-r %u: %s reports no rails in its status: a "
+				"kvferryd without multi-rail",
+			    K->o.rails, who);
+		if (n != (int)K->o.rails)
+			kvs_die(
+			    "-r %u: %s opened %d rails", K->o.rails, who, n);
+	}
 	for (uint32_t e = 0; e < K->neng; e++) {
 		struct kvs_engine *E = &K->eng[e];
 		struct tp_daemon *sc =
@@ -1115,7 +1175,8 @@ static void kvs_describe(struct kvs *K)
 			  "segment per layer, block, K|V and rank pair");
 	printf("# %s, provider %s, %u in flight over %u decode peer%s, %u "
 	       "rail%s; time: submit to the last decode rank's %s; GB/s = "
-	       "all requests' bytes / wall time; ms = median per request; "
+	       "all requests' bytes / wall time; ms = median per request, "
+	       "max ms = the slowest; "
 	       "raw = fi_raw_bench bw %s of one op (piece), window %d\n",
 	    kvs_op(K), K->o.prov, K->o.conc, K->o.peers,
 	    K->o.peers > 1 ? "s" : "", K->o.rails, K->o.rails > 1 ? "s" : "",
@@ -1123,10 +1184,11 @@ static void kvs_describe(struct kvs *K)
 	printf("# the prefill sidecar's fabric address (kvferryctl status): "
 	       "%s\n",
 	    K->fabric_addr);
-	printf("%-12s %5s %7s %-5s %4s %5s %5s %12s %8s %7s %5s %9s %8s %8s "
-	       "%6s\n",
+	printf("%-12s %5s %7s %-5s %4s %5s %5s %12s %8s %7s %5s %9s %9s %8s "
+	       "%8s %6s\n",
 	    "model", "tp", "tokens", "op", "conc", "peers", "rails", "bytes",
-	    "segs", "piece", "iters", "ms", "GB/s", "raw GB/s", "ratio");
+	    "segs", "piece", "iters", "ms", "max ms", "GB/s", "raw GB/s",
+	    "ratio");
 	fflush(stdout);
 }
 
@@ -1139,12 +1201,15 @@ static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters, double ms,
 	FILE *f = K->o.mout;
 
 	snprintf(tp, sizeof tp, "%u:%u", K->o.tp_p, K->o.tp_d);
-	snprintf(note, sizeof note, "%s%s%s", skip ? "skipped: " : "",
-	    skip ? skip : "",
-	    !skip && !m->kv_heads
-		? "mla: latent not split by TP, decode rank j "
-		  "<- prefill rank j mod p"
-		: "");
+	if (skip)
+		snprintf(note, sizeof note, "skipped: %s", skip);
+	else
+		snprintf(note, sizeof note, "%s%s%s%s",
+		    m->kv_heads ? ""
+				: "mla: latent not split by TP, decode rank "
+				  "j <- prefill rank j mod p",
+		    !m->kv_heads && K->rail_pct[0] ? "; " : "",
+		    K->rail_pct[0] ? "bytes per rail (%): " : "", K->rail_pct);
 	if (K->o.table) {
 		printf("%-12s %5s %7" PRIu64 " %-5s %4u %5u %5u ", m->name, tp,
 		    tokens, kvs_op(K), K->o.conc, K->o.peers, K->o.rails);
@@ -1152,32 +1217,36 @@ static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters, double ms,
 			printf("skipped: %s\n", skip);
 		else if (raw > 0)
 			printf("%12" PRIu64 " %8" PRIu64 " %7" PRIu64
-			       " %5u %9.3f %8.3f %8.3f %6.2f\n",
+			       " %5u %9.3f %9.3f %8.3f %8.3f %6.2f\n",
 			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
-			    gbps, raw, gbps / raw);
+			    K->max_ms, gbps, raw, gbps / raw);
 		else
 			printf("%12" PRIu64 " %8" PRIu64 " %7" PRIu64
-			       " %5u %9.3f %8.3f %8s %6s\n",
+			       " %5u %9.3f %9.3f %8.3f %8s %6s\n",
 			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
-			    gbps, "-", "-");
+			    K->max_ms, gbps, "-", "-");
+		if (!skip && K->rail_pct[0])
+			printf("#   bytes per rail (%%, all sidecars): %s\n",
+			    K->rail_pct);
 		fflush(stdout);
 	}
 	if (K->o.fmt == KVS_CSV) {
 		if (!K->mout_started)
 			fprintf(f, "model,tp,tokens,op,conc,peers,rails,bytes,"
-				   "segs,piece,iters,ms,gbps,raw_gbps,ratio,"
+				   "segs,piece,iters,ms,max_ms,gbps,raw_gbps,"
+				   "ratio,"
 				   "note\n");
 		K->mout_started = true;
 		fprintf(f, "%s,%s,%" PRIu64 ",%s,%u,%u,%u,", m->name, tp,
 		    tokens, kvs_op(K), K->o.conc, K->o.peers, K->o.rails);
 		if (skip)
-			fprintf(f, ",,,,,,,,");
+			fprintf(f, ",,,,,,,,,");
 		else {
 			fprintf(f,
 			    "%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			    ",%u,%.3f,%.3f,",
+			    ",%u,%.3f,%.3f,%.3f,",
 			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
-			    gbps);
+			    K->max_ms, gbps);
 			if (raw > 0)
 				fprintf(f, "%.3f,%.3f,", raw, gbps / raw);
 			else
@@ -1224,9 +1293,9 @@ static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters, double ms,
 			fprintf(f,
 			    ", \"bytes\": %" PRIu64 ", \"segs\": %" PRIu64
 			    ", \"piece\": %" PRIu64 ", \"iters\": %u, "
-			    "\"ms\": %.3f, \"gbps\": %.3f",
+			    "\"ms\": %.3f, \"max_ms\": %.3f, \"gbps\": %.3f",
 			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
-			    gbps);
+			    K->max_ms, gbps);
 			if (raw > 0)
 				fprintf(f,
 				    ", \"raw_gbps\": %.3f, \"ratio\": "
@@ -1294,9 +1363,26 @@ static void kvs_length(struct kvs *K, uint64_t tokens, double raw)
 	memset(K->used, 0, (size_t)K->o.peers * K->slots);
 	for (uint32_t e = K->o.tp_p; e < K->neng; e++)
 		memset(K->eng[e].base, 0, K->eng[e].bytes);
+	if (K->o.rails > 1)
+		kvs_rail_bytes(K, K->rail0);
 	wall = kvs_run(K, iters, lat);
+	K->rail_pct[0] = '\0';
+	if (K->o.rails > 1) {
+		uint64_t now[KVS_MAX_RAILS], all = 0;
+		size_t at = 0;
+
+		kvs_rail_bytes(K, now);
+		for (uint32_t r = 0; r < K->o.rails; r++)
+			all += now[r] - K->rail0[r];
+		for (uint32_t r = 0; r < K->o.rails && all; r++)
+			at += (size_t)snprintf(K->rail_pct + at,
+			    sizeof K->rail_pct - at, "%s%.0f", r ? " " : "",
+			    100.0 * (double)(now[r] - K->rail0[r]) /
+				(double)all);
+	}
 	kvs_check(K, tokens, "timed requests");
 	qsort(lat, iters, sizeof *lat, kvs_cmp_d);
+	K->max_ms = lat[iters - 1] * 1e3;
 	ms = (iters % 2 ? lat[iters / 2]
 			: (lat[iters / 2 - 1] + lat[iters / 2]) / 2) *
 	     1e3;
