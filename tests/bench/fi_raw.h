@@ -38,9 +38,8 @@ struct raw_set {
  * Blocks up to 10 minutes.
  */
 static inline int raw_bench_run(struct raw_set *set, const char *prov,
-                                const char *mode, bool read, uint64_t min,
-                                uint64_t max, int window, bool announce,
-                                char *why, size_t whylen)
+    const char *mode, bool read, uint64_t min, uint64_t max, int window,
+    bool announce, char *why, size_t whylen)
 {
 	char bin[600], smin[32], smax[32], win[16];
 	const char *argv[16];
@@ -48,7 +47,7 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 	int n = 0, rc = 0;
 
 	snprintf(bin, sizeof bin, "%s/tests/bench/fi_raw_bench",
-	         getenv("KVF_BUILD"));
+	    getenv("KVF_BUILD"));
 	snprintf(smin, sizeof smin, "%llu", (unsigned long long)min);
 	snprintf(smax, sizeof smax, "%llu", (unsigned long long)max);
 	snprintf(win, sizeof win, "%d", window);
@@ -73,17 +72,20 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 		return -1;
 	}
 	if (announce)
-		fprintf(stderr, "  running fi_raw_bench -p %s -m %s -s %s -S %s "
-		        "-w %s%s\n", prov, mode, smin, smax, win,
-		        read ? " -r" : "");
+		fprintf(stderr,
+		    "  running fi_raw_bench -p %s -m %s -s %s -S %s "
+		    "-w %s%s\n",
+		    prov, mode, smin, smax, win, read ? " -r" : "");
 	if (tp_run(&r, 600000, NULL, argv) != 0) {
 		snprintf(why, whylen, "%s could not start", bin);
 		return -1;
 	}
 	if (r.status != 0 || r.timed_out) {
-		snprintf(why, whylen, "fi_raw_bench %s%s failed (status %d%s): "
-		         "%s", mode, read ? " -r" : "", r.status,
-		         r.timed_out ? ", timed out" : "", r.err);
+		snprintf(why, whylen,
+		    "fi_raw_bench %s%s failed (status %d%s): "
+		    "%s",
+		    mode, read ? " -r" : "", r.status,
+		    r.timed_out ? ", timed out" : "", r.err);
 		tp_run_free(&r);
 		return -1;
 	}
@@ -95,8 +97,8 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 		void *m;
 
 		if (sscanf(l, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", p,
-		           row.mode, row.op, &size, &iters, &row.gbps,
-		           &row.usec) != 7)
+			row.mode, row.op, &size, &iters, &row.gbps,
+			&row.usec) != 7)
 			continue;
 		row.size = size;
 		row.iters = iters;
@@ -113,10 +115,8 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 	return rc;
 }
 
-static inline const struct raw_row *raw_bench_find(const struct raw_set *set,
-                                                   const char *mode,
-                                                   const char *op,
-                                                   uint64_t size)
+static inline const struct raw_row *raw_bench_find(
+    const struct raw_set *set, const char *mode, const char *op, uint64_t size)
 {
 	for (int i = 0; i < set->n; i++)
 		if (!strcmp(set->rows[i].mode, mode) &&

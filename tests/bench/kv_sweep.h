@@ -84,7 +84,7 @@ struct kvs_opts {
 	int nlengths;
 	bool read;
 	uint32_t conc, peers, rails;
-	uint32_t iters; /* 0: by request size */
+	uint32_t iters;                   /* 0: by request size */
 	const char *extra[KVS_MAX_EXTRA]; /* -A, split at blanks */
 	int nextra;
 	int window; /* the raw baseline's */
@@ -138,12 +138,14 @@ struct kvs {
 	uint32_t npairs;
 	uint64_t req_bytes, req_segs, op_bytes;
 	uint32_t req_xfers;
-	uint32_t *rank_xfers; /* [j]: transfers of a request to decode rank j */
+	uint32_t
+	    *rank_xfers; /* [j]: transfers of a request to decode rank j */
 	/* Per length. */
 	uint32_t nb, slots;
 	uint8_t *used, *busy; /* [peer * slots + slot] */
 	struct kvs_req *reqs; /* conc entries */
-	uint32_t *rank_left;  /* [req * decode_tp + j]: rank j's events to come */
+	uint32_t
+	    *rank_left; /* [req * decode_tp + j]: rank j's events to come */
 	struct kvs_out *outs;
 	size_t nouts, capouts;
 	struct kvf_seg *segs;
@@ -160,7 +162,8 @@ struct kvs {
 
 static struct kvs *g_kvs;
 
-static void kvs_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void kvs_die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static void kvs_stop_all(struct kvs *K)
 {
@@ -197,7 +200,7 @@ static const char *kvs_op(const struct kvs *K)
 	return K->o.read ? "read" : "write";
 }
 
-/* ---- options -------------------------------------------------------------- */
+/* ---- options ------------------------------------------------------------ */
 
 /* "p:d", each 1..KVS_MAX_TP. */
 static inline int kvs_parse_tp(const char *s, uint32_t *p, uint32_t *d)
@@ -256,7 +259,7 @@ static inline int kvs_parse_extra(struct kvs_opts *o, char *s)
 /* The -m kv options as given (NULL: not given). */
 struct kvs_args {
 	const char *preset, *block, *tp, *lengths, *conc, *peers, *rails,
-		*iters, *fmt;
+	    *iters, *fmt;
 	char *extra;
 	bool any;
 };
@@ -267,8 +270,8 @@ static inline int kvs_bad(const char *opt, const char *val, const char *want)
 	return 2;
 }
 
-static inline int kvs_num(const char *opt, const char *v, uint32_t lo, uint32_t hi,
-                  uint32_t *out)
+static inline int kvs_num(
+    const char *opt, const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
 {
 	char *end, want[64];
 	unsigned long n;
@@ -284,9 +287,8 @@ static inline int kvs_num(const char *opt, const char *v, uint32_t lo, uint32_t 
 }
 
 /* Check them and fill k; 0, or 2 (bad usage) with a message on stderr. */
-static inline int kvs_opts_parse(struct kvs_opts *k,
-                                 const struct kvs_args *a, const char *prov,
-                                 int window, bool no_raw, const char *only)
+static inline int kvs_opts_parse(struct kvs_opts *k, const struct kvs_args *a,
+    const char *prov, int window, bool no_raw, const char *only)
 {
 	const struct kv_preset *m;
 	int rc;
@@ -301,38 +303,42 @@ static inline int kvs_opts_parse(struct kvs_opts *k,
 	k->table = true;
 	k->preset = kv_preset_at(0);
 	if (a->preset && !(k->preset = kv_preset_find(a->preset))) {
-		fprintf(stderr, KVS_PROG ": -M '%s': no such preset; there are:",
-		        a->preset);
+		fprintf(stderr,
+		    KVS_PROG ": -M '%s': no such preset; there are:",
+		    a->preset);
 		for (size_t i = 0; kv_preset_at(i); i++)
 			fprintf(stderr, " %s", kv_preset_at(i)->name);
 		fputc('\n', stderr);
 		return 2;
 	}
 	m = k->preset;
-	if ((a->block && (rc = kvs_num("-B", a->block, 1, 4096,
-	                              &k->block_tokens))) ||
-	    (a->conc && (rc = kvs_num("-c", a->conc, 1, KVS_MAX_CONC,
-	                             &k->conc))) ||
-	    (a->peers && (rc = kvs_num("-P", a->peers, 1, KVS_MAX_PEERS,
-	                              &k->peers))) ||
-	    (a->rails && (rc = kvs_num("-r", a->rails, 1, KVS_MAX_RAILS,
-	                              &k->rails))) ||
+	if ((a->block &&
+		(rc = kvs_num("-B", a->block, 1, 4096, &k->block_tokens))) ||
+	    (a->conc &&
+		(rc = kvs_num("-c", a->conc, 1, KVS_MAX_CONC, &k->conc))) ||
+	    (a->peers &&
+		(rc = kvs_num("-P", a->peers, 1, KVS_MAX_PEERS, &k->peers))) ||
+	    (a->rails &&
+		(rc = kvs_num("-r", a->rails, 1, KVS_MAX_RAILS, &k->rails))) ||
 	    (a->iters && (rc = kvs_num("-i", a->iters, 1, 100000, &k->iters))))
 		return rc;
 	if (a->tp && kvs_parse_tp(a->tp, &k->tp_p, &k->tp_d) != 0)
-		return kvs_bad("-T", a->tp, "want prefill_tp:decode_tp, each "
-		              "1..64");
+		return kvs_bad("-T", a->tp,
+		    "want prefill_tp:decode_tp, each "
+		    "1..64");
 	if (m->kv_heads &&
 	    (m->kv_heads % k->tp_p != 0 || m->kv_heads % k->tp_d != 0)) {
-		fprintf(stderr, KVS_PROG ": -T %u:%u: %s has %u KV heads, which "
-		        "each TP degree must divide\n", k->tp_p, k->tp_d,
-		        m->name, m->kv_heads);
+		fprintf(stderr,
+		    KVS_PROG ": -T %u:%u: %s has %u KV heads, which "
+			     "each TP degree must divide\n",
+		    k->tp_p, k->tp_d, m->name, m->kv_heads);
 		return 2;
 	}
-	if (kvs_parse_lengths(k, a->lengths ? a->lengths
-	                                    : "128,512,2048,8192,32768") != 0)
-		return kvs_bad("-L", a->lengths, "want up to 32 token counts, "
-		              "1..1048576, comma-separated");
+	if (kvs_parse_lengths(
+		k, a->lengths ? a->lengths : "128,512,2048,8192,32768") != 0)
+		return kvs_bad("-L", a->lengths,
+		    "want up to 32 token counts, "
+		    "1..1048576, comma-separated");
 	if (only && strcmp(only, "write") && strcmp(only, "read"))
 		return kvs_bad("-x", only, "-m kv wants write or read");
 	k->read = only && !strcmp(only, "read");
@@ -347,16 +353,17 @@ static inline int kvs_opts_parse(struct kvs_opts *k,
 		else if (n == 4 && !strncmp(a->fmt, "json", 4))
 			k->fmt = KVS_JSON;
 		else if (!(n == 5 && !strncmp(a->fmt, "table", 5)) || colon)
-			return kvs_bad("-o", a->fmt, "want table, csv, json, "
-			              "csv:FILE or json:FILE");
+			return kvs_bad("-o", a->fmt,
+			    "want table, csv, json, "
+			    "csv:FILE or json:FILE");
 		k->mout = stdout;
 		k->table = k->fmt == KVS_TABLE;
 		if (colon) {
 			k->table = true;
 			k->mout = fopen(colon + 1, "w");
 			if (!k->mout) {
-				fprintf(stderr, KVS_PROG ": -o %s: %s\n", a->fmt,
-				        strerror(errno));
+				fprintf(stderr, KVS_PROG ": -o %s: %s\n",
+				    a->fmt, strerror(errno));
 				return 2;
 			}
 		}
@@ -367,33 +374,33 @@ static inline int kvs_opts_parse(struct kvs_opts *k,
 /* The -m kv part of kvferry-bench's usage. */
 static inline void kvs_usage(FILE *f)
 {
-	fprintf(f,
-	        "-m kv, KV-shaped requests of a model:\n"
-	        "  -M  preset:");
+	fprintf(f, "-m kv, KV-shaped requests of a model:\n"
+		   "  -M  preset:");
 	for (size_t i = 0; kv_preset_at(i); i++)
-		fprintf(f, " %s%s", kv_preset_at(i)->name, i ? "" : " (default)");
+		fprintf(
+		    f, " %s%s", kv_preset_at(i)->name, i ? "" : " (default)");
 	fprintf(f,
-	        "\n"
-	        "  -B  tokens per block (default 16)\n"
-	        "  -T  prefill_tp:decode_tp, one engine per rank (default "
-	        "1:1)\n"
-	        "  -L  request lengths in tokens, k allowed (default "
-	        "128,512,2048,8192,32768)\n"
-	        "  -c  requests in flight (default 1)\n"
-	        "  -P  decode sidecars, each with decode_tp engines; requests "
-	        "round-robin (default 1)\n"
-	        "  -r  rails: each sidecar gets --fabric-addr with that many "
-	        "addresses (default 1: none)\n"
-	        "  -A  extra arguments for every sidecar, one string split at "
-	        "blanks\n"
-	        "  -i  timed requests per length (default about 1 GiB, 4..64, "
-	        "at least 2 x -c)\n");
+	    "\n"
+	    "  -B  tokens per block (default 16)\n"
+	    "  -T  prefill_tp:decode_tp, one engine per rank (default "
+	    "1:1)\n"
+	    "  -L  request lengths in tokens, k allowed (default "
+	    "128,512,2048,8192,32768)\n"
+	    "  -c  requests in flight (default 1)\n"
+	    "  -P  decode sidecars, each with decode_tp engines; requests "
+	    "round-robin (default 1)\n"
+	    "  -r  rails: each sidecar gets --fabric-addr with that many "
+	    "addresses (default 1: none)\n"
+	    "  -A  extra arguments for every sidecar, one string split at "
+	    "blanks\n"
+	    "  -i  timed requests per length (default about 1 GiB, 4..64, "
+	    "at least 2 x -c)\n");
 }
 
 /* ---- sidecars and engines ----------------------------------------------- */
 
-static void kvs_start_sidecar(struct kvs *K, struct tp_daemon *d,
-                              const char *name)
+static void kvs_start_sidecar(
+    struct kvs *K, struct tp_daemon *d, const char *name)
 {
 	const char *args[8 + KVS_MAX_EXTRA];
 	char addr[1024], line[2048];
@@ -414,14 +421,13 @@ static void kvs_start_sidecar(struct kvs *K, struct tp_daemon *d,
 
 		if (!strcmp(K->o.prov, "shm") && K->o.rails == 1)
 			at += (size_t)snprintf(addr + at, sizeof addr - at,
-			                       "kvf-%d-%s", pid, name);
+			    "kvf-%d-%s", pid, name);
 		else if (!strcmp(K->o.prov, "shm"))
 			at += (size_t)snprintf(addr + at, sizeof addr - at,
-			                       "%skvf-%d-%s-r%u", sep, pid, name,
-			                       r + 1);
+			    "%skvf-%d-%s-r%u", sep, pid, name, r + 1);
 		else if (K->o.rails > 1)
-			at += (size_t)snprintf(addr + at, sizeof addr - at,
-			                       "%s127.0.0.1", sep);
+			at += (size_t)snprintf(
+			    addr + at, sizeof addr - at, "%s127.0.0.1", sep);
 	}
 	if (addr[0]) {
 		args[n++] = "--fabric-addr";
@@ -432,18 +438,21 @@ static void kvs_start_sidecar(struct kvs *K, struct tp_daemon *d,
 	args[n] = NULL;
 	at = 0;
 	for (int i = 0; i < n && at < sizeof line; i++)
-		at += (size_t)snprintf(line + at, sizeof line - at, " %s",
-		                       args[i]);
+		at += (size_t)snprintf(
+		    line + at, sizeof line - at, " %s", args[i]);
 	if (tp_daemon_spawn(d, name, args, NULL) != 0)
 		kvs_die("sidecar %s: kvferryd could not be started", name);
 	if (tp_daemon_wait_ready(d, 15000) != 0) {
 		char *log = tp_daemon_log(d);
 
-		fprintf(stderr, KVS_PROG ": sidecar %s (kvferryd%s) did not "
-		        "start%s; its log:\n%s", name, line,
-		        K->o.rails > 1 ? " (-r needs a kvferryd that takes one "
-		                         "--fabric-addr per rail)" : "",
-		        log);
+		fprintf(stderr,
+		    KVS_PROG ": sidecar %s (kvferryd%s) did not "
+			     "start%s; its log:\n%s",
+		    name, line,
+		    K->o.rails > 1 ? " (-r needs a kvferryd that takes one "
+				     "--fabric-addr per rail)"
+				   : "",
+		    log);
 		free(log);
 		kvs_die("sidecar %s did not start", name);
 	}
@@ -454,8 +463,8 @@ static void kvs_start_sidecar(struct kvs *K, struct tp_daemon *d,
  * cannot be had. */
 static void kvs_fabric_addr(struct tp_daemon *d, char *out, size_t n)
 {
-	const char *argv[] = {tp_bin("kvferryctl"), "-u", d->control_url,
-	                      "-o", "json", "status", NULL};
+	const char *argv[] = { tp_bin("kvferryctl"), "-u", d->control_url,
+		"-o", "json", "status", NULL };
 	const char *key = "\"fabric_addr\":\"", *at, *end;
 	struct tp_run r;
 
@@ -465,7 +474,7 @@ static void kvs_fabric_addr(struct tp_daemon *d, char *out, size_t n)
 	if (r.status == 0 && (at = strstr(r.out, key)) != NULL &&
 	    (end = strchr(at + strlen(key), '"')) != NULL)
 		snprintf(out, n, "%.*s", (int)(end - at - strlen(key)),
-		         at + strlen(key));
+		    at + strlen(key));
 	tp_run_free(&r);
 }
 
@@ -483,7 +492,8 @@ static void kvs_setup(struct kvs *K)
 	for (uint32_t e = 0; e < K->neng; e++) {
 		struct kvs_engine *E = &K->eng[e];
 		bool pre = e < p;
-		uint32_t k = pre ? 0 : (e - p) / d, rank = pre ? e : (e - p) % d;
+		uint32_t k = pre ? 0 : (e - p) / d,
+			 rank = pre ? e : (e - p) % d;
 
 		E->to = calloc(K->neng, sizeof *E->to);
 		if (!E->to)
@@ -491,11 +501,12 @@ static void kvs_setup(struct kvs *K)
 		if (pre)
 			snprintf(E->name, sizeof E->name, "prefill-r%u", rank);
 		else
-			snprintf(E->name, sizeof E->name, "decode%u-r%u", k,
-			         rank);
+			snprintf(
+			    E->name, sizeof E->name, "decode%u-r%u", k, rank);
 		if (kv_shape_init(&E->sh, K->o.preset, K->o.block_tokens,
-		                  pre ? p : d, rank) != 0)
-			kvs_die("%s: no shape for TP %u", E->name, pre ? p : d);
+			pre ? p : d, rank) != 0)
+			kvs_die(
+			    "%s: no shape for TP %u", E->name, pre ? p : d);
 	}
 }
 
@@ -515,16 +526,17 @@ static void kvs_start(struct kvs *K)
 	for (uint32_t e = 0; e < K->neng; e++) {
 		struct kvs_engine *E = &K->eng[e];
 		struct tp_daemon *sc =
-			e < p ? &K->sc[0] : &K->sc[1 + (e - p) / K->o.tp_d];
-		struct kvf_connect_opts co = {0};
+		    e < p ? &K->sc[0] : &K->sc[1 + (e - p) / K->o.tp_d];
+		struct kvf_connect_opts co = { 0 };
 
 		co.socket_path = sc->engine_socket;
 		co.ring_bytes = KVS_RING_BYTES;
 		rc = kvf_connect(E->name, &co, &E->c);
 		if (rc != 0)
-			kvs_die("engine %s: kvf_connect(%s) failed: %s (%d): %s",
-			        E->name, sc->engine_socket, kvf_strerror(rc), rc,
-			        kvf_last_error());
+			kvs_die(
+			    "engine %s: kvf_connect(%s) failed: %s (%d): %s",
+			    E->name, sc->engine_socket, kvf_strerror(rc), rc,
+			    kvf_last_error());
 	}
 }
 
@@ -552,7 +564,7 @@ static void kvs_plan(struct kvs *K)
 		kvs_die("out of memory");
 	for (uint32_t j = 0; j < d; j++)
 		for (uint32_t i = 0; i < p; i++) {
-			struct kvs_pair pr = {i, j, 0, 1, true};
+			struct kvs_pair pr = { i, j, 0, 1, true };
 
 			if (mla) {
 				if (i != j % p)
@@ -560,8 +572,8 @@ static void kvs_plan(struct kvs *K)
 			} else {
 				pr.h_lo = i * hp > j * hd ? i * hp : j * hd;
 				pr.h_hi = (i + 1) * hp < (j + 1) * hd
-				                  ? (i + 1) * hp
-				                  : (j + 1) * hd;
+					      ? (i + 1) * hp
+					      : (j + 1) * hd;
 				if (pr.h_lo >= pr.h_hi)
 					continue;
 				pr.blocks = p == d;
@@ -588,7 +600,7 @@ static void kvs_measure(struct kvs *K, uint32_t nb)
 		} else {
 			K->req_segs += (uint64_t)sh->layers * nb * sh->kinds;
 			K->req_bytes += (uint64_t)sh->layers * nb * sh->kinds *
-			                (pr->h_hi - pr->h_lo) * sh->run;
+					(pr->h_hi - pr->h_lo) * sh->run;
 		}
 		K->req_xfers += (nb + ch - 1) / ch;
 		K->rank_xfers[pr->j] += (nb + ch - 1) / ch;
@@ -620,17 +632,20 @@ static bool kvs_mem_ok(uint64_t need, char *why, size_t n)
 	if (f)
 		fclose(f);
 	if (kb && need + KVS_MEM_MARGIN > kb * 1024ull) {
-		snprintf(why, n, "needs %.2f GiB of host memory for its KV "
-		         "regions (+%.1f GiB margin), MemAvailable is %.2f GiB",
-		         need / 1073741824.0, KVS_MEM_MARGIN / 1073741824.0,
-		         kb / 1048576.0);
+		snprintf(why, n,
+		    "needs %.2f GiB of host memory for its KV "
+		    "regions (+%.1f GiB margin), MemAvailable is %.2f GiB",
+		    need / 1073741824.0, KVS_MEM_MARGIN / 1073741824.0,
+		    kb / 1048576.0);
 		return false;
 	}
 	if (statvfs("/dev/shm", &v) == 0 &&
 	    need > (uint64_t)v.f_bavail * v.f_frsize) {
-		snprintf(why, n, "needs %.2f GiB of /dev/shm for its KV "
-		         "regions, %.2f GiB free there", need / 1073741824.0,
-		         (double)v.f_bavail * v.f_frsize / 1073741824.0);
+		snprintf(why, n,
+		    "needs %.2f GiB of /dev/shm for its KV "
+		    "regions, %.2f GiB free there",
+		    need / 1073741824.0,
+		    (double)v.f_bavail * v.f_frsize / 1073741824.0);
 		return false;
 	}
 	return true;
@@ -644,9 +659,11 @@ static void kvs_free_regions(struct kvs *K)
 		if (E->has_reg) {
 			int rc = kvf_free_region(E->c, E->reg);
 			if (rc != 0)
-				kvs_die("engine %s: kvf_free_region(%u) failed: "
-				        "%s (%d): %s", E->name, E->reg,
-				        kvf_strerror(rc), rc, kvf_last_error());
+				kvs_die(
+				    "engine %s: kvf_free_region(%u) failed: "
+				    "%s (%d): %s",
+				    E->name, E->reg, kvf_strerror(rc), rc,
+				    kvf_last_error());
 		}
 		E->has_reg = false;
 		E->base = NULL;
@@ -671,13 +688,14 @@ static bool kvs_alloc(struct kvs *K, char *why, size_t n)
 	for (uint32_t e = 0; e < K->neng; e++) {
 		struct kvs_engine *E = &K->eng[e];
 		struct kvf_layout lay = kv_shape_layout(&E->sh, E->nblocks);
-		int rc = kvf_alloc_host(E->c, E->bytes, &lay,
-		                        (void **)&E->base, &E->reg);
+		int rc = kvf_alloc_host(
+		    E->c, E->bytes, &lay, (void **)&E->base, &E->reg);
 		if (rc != 0) {
-			snprintf(why, n, "engine %s: kvf_alloc_host(%" PRIu64
-			         " bytes) failed: %s (%d): %s", E->name,
-			         E->bytes, kvf_strerror(rc), rc,
-			         kvf_last_error());
+			snprintf(why, n,
+			    "engine %s: kvf_alloc_host(%" PRIu64
+			    " bytes) failed: %s (%d): %s",
+			    E->name, E->bytes, kvf_strerror(rc), rc,
+			    kvf_last_error());
 			kvs_free_regions(K);
 			return false;
 		}
@@ -693,12 +711,10 @@ static void kvs_fill(struct kvs *K)
 
 		for (uint32_t l = 0; l < E->sh.layers; l++)
 			for (uint32_t b = 0; b < K->nb; b++)
-				kv_shape_fill_piece(
-					&E->sh,
-					E->base + kv_shape_offset(&E->sh,
-				                                  E->nblocks, l,
-				                                  b),
-					KVS_SEED, l, b);
+				kv_shape_fill_piece(&E->sh,
+				    E->base + kv_shape_offset(
+						  &E->sh, E->nblocks, l, b),
+				    KVS_SEED, l, b);
 	}
 }
 
@@ -710,79 +726,74 @@ static void kvs_resolve(struct kvs *K)
 		for (uint32_t q = 0; q < K->npairs; q++) {
 			uint32_t pe = K->pairs[q].i;
 			uint32_t de = kvs_p0(K, k) + K->pairs[q].j;
-			uint32_t ini = K->o.read ? de : pe, tgt = K->o.read ? pe : de;
-			const char *url = K->sc[K->o.read ? 0 : 1 + k].peer_url;
+			uint32_t ini = K->o.read ? de : pe,
+				 tgt = K->o.read ? pe : de;
+			const char *url =
+			    K->sc[K->o.read ? 0 : 1 + k].peer_url;
 			int rc = kvf_resolve_peer(K->eng[ini].c, url,
-			                          K->eng[tgt].name, 10000,
-			                          &K->eng[ini].to[tgt]);
+			    K->eng[tgt].name, 10000, &K->eng[ini].to[tgt]);
 			if (rc != 0)
 				kvs_die("engine %s: kvf_resolve_peer(%s, %s) "
-				        "failed: %s (%d): %s", K->eng[ini].name,
-				        url, K->eng[tgt].name, kvf_strerror(rc),
-				        rc, kvf_last_error());
+					"failed: %s (%d): %s",
+				    K->eng[ini].name, url, K->eng[tgt].name,
+				    kvf_strerror(rc), rc, kvf_last_error());
 		}
+}
+
+/* Byte at of engine E's piece (layer l, request block b, region block
+ * db) of slot s is wrong: say where it came from and end the run. */
+static void kvs_check_fail(struct kvs *K, const struct kvs_engine *E,
+    uint32_t s, uint32_t l, uint32_t b, uint32_t db, long at, uint64_t tokens,
+    const char *when)
+{
+	const struct kv_shape *sh = &E->sh;
+	uint32_t e = (uint32_t)(E - K->eng) - K->o.tp_p;
+	uint32_t k = e / K->o.tp_d, j = e % K->o.tp_d;
+	uint64_t in_kind = (uint64_t)at % (sh->rank_heads * sh->run);
+	uint32_t head = sh->head0 + (uint32_t)(in_kind / sh->run);
+	uint32_t from = K->o.preset->kv_heads ? head / K->eng[0].sh.rank_heads
+					      : j % K->o.tp_p;
+
+	kvs_die("KV check after the %s: %s, %" PRIu64 " tokens, %s, TP "
+		"%u:%u: engine %s (decode peer %u rank %u), request slot "
+		"%u: layer %u, request block %u (region block %u), byte %ld "
+		"of the piece (head %u, from prefill rank %u) is not what "
+		"was sent; no figure is reported for wrong bytes",
+	    when, K->o.preset->name, tokens, kvs_op(K), K->o.tp_p, K->o.tp_d,
+	    E->name, k, j, s, l, b, db, at, head, from);
 }
 
 /* Every slot written since the last zeroing must hold the request's
  * bytes, on every decode rank of its peer. */
 static void kvs_check(struct kvs *K, uint64_t tokens, const char *when)
 {
-	uint32_t p = K->o.tp_p;
+	for (uint32_t e = K->o.tp_p; e < K->neng; e++) {
+		const struct kvs_engine *E = &K->eng[e];
+		uint32_t k = (e - K->o.tp_p) / K->o.tp_d;
 
-	for (uint32_t k = 0; k < K->o.peers; k++)
 		for (uint32_t s = 0; s < K->slots; s++) {
 			if (!K->used[k * K->slots + s])
 				continue;
-			for (uint32_t j = 0; j < K->o.tp_d; j++) {
-				struct kvs_engine *E = &K->eng[kvs_p0(K, k) + j];
-				const struct kv_shape *sh = &E->sh;
+			for (uint32_t l = 0; l < E->sh.layers; l++)
+				for (uint32_t b = 0; b < K->nb; b++) {
+					uint32_t db = kvs_dblock(K, s, b);
+					const uint8_t *piece =
+					    E->base + kv_shape_offset(&E->sh,
+							  E->nblocks, l, db);
+					long at = kv_shape_check_piece(
+					    &E->sh, piece, KVS_SEED, l, b);
 
-				for (uint32_t l = 0; l < sh->layers; l++)
-					for (uint32_t b = 0; b < K->nb; b++) {
-						uint32_t db = kvs_dblock(K, s, b);
-						long at = kv_shape_check_piece(
-							sh,
-							E->base +
-							kv_shape_offset(
-								sh, E->nblocks,
-								l, db),
-							KVS_SEED, l, b);
-						uint32_t head, from;
-
-						if (at < 0)
-							continue;
-						head = sh->head0 +
-						       (uint32_t)((uint64_t)at %
-						                  (sh->rank_heads *
-						                   sh->run) /
-						                  sh->run);
-						from = K->o.preset->kv_heads
-						               ? head / K->eng[0].sh
-						                                .rank_heads
-						               : j % p;
-						kvs_die("KV check after the %s: %s, "
-						        "%" PRIu64 " tokens, %s, "
-						        "TP %u:%u: engine %s (decode "
-						        "peer %u rank %u), request "
-						        "slot %u: layer %u, request "
-						        "block %u (region block %u), "
-						        "byte %ld of the piece (head "
-						        "%u, from prefill rank %u) is "
-						        "not what was sent; no figure "
-						        "is reported for wrong bytes",
-						        when, K->o.preset->name,
-						        tokens, kvs_op(K), p,
-						        K->o.tp_d, E->name, k, j, s,
-						        l, b, db, at, head, from);
-					}
-			}
+					if (at >= 0)
+						kvs_check_fail(K, E, s, l, b,
+						    db, at, tokens, when);
+				}
 		}
+	}
 }
 
-/* ---- requests ------------------------------------------------------------ */
+/* ---- requests ----------------------------------------------------------- */
 
-static void kvs_add_out(struct kvs *K, uint32_t eng, kvf_xfer x,
-                        uint32_t req)
+static void kvs_add_out(struct kvs *K, uint32_t eng, kvf_xfer x, uint32_t req)
 {
 	if (K->nouts == K->capouts) {
 		size_t cap = K->capouts ? K->capouts * 2 : 256;
@@ -792,7 +803,7 @@ static void kvs_add_out(struct kvs *K, uint32_t eng, kvf_xfer x,
 		K->outs = m;
 		K->capouts = cap;
 	}
-	K->outs[K->nouts++] = (struct kvs_out){eng, x, req};
+	K->outs[K->nouts++] = (struct kvs_out){ eng, x, req };
 }
 
 static void kvs_complete(struct kvs *K, struct kvs_req *r)
@@ -819,21 +830,21 @@ static void kvs_event(struct kvs *K, uint32_t e, const struct kvf_event *ev)
 				break;
 		if (i == K->nouts)
 			kvs_die("engine %s: completion of transfer %" PRIu64
-			        " that it did not submit", K->eng[e].name,
-			        (uint64_t)ev->xfer);
+				" that it did not submit",
+			    K->eng[e].name, (uint64_t)ev->xfer);
 		r = &K->reqs[K->outs[i].req];
 		if (ev->status != 0)
 			kvs_die("%s %s, %u blocks: request %" PRIu64
-			        ", transfer %" PRIu64 " of engine %s "
-			        "failed: %s (%d): %s", K->o.preset->name,
-			        kvs_op(K), K->nb, r->id, (uint64_t)ev->xfer,
-			        K->eng[e].name, kvf_strerror(ev->status),
-			        ev->status, ev->message);
+				", transfer %" PRIu64 " of engine %s "
+				"failed: %s (%d): %s",
+			    K->o.preset->name, kvs_op(K), K->nb, r->id,
+			    (uint64_t)ev->xfer, K->eng[e].name,
+			    kvf_strerror(ev->status), ev->status, ev->message);
 		K->outs[i] = K->outs[--K->nouts];
 		r->done_left--;
 		if (K->o.read) {
 			K->rank_left[(r - K->reqs) * K->o.tp_d + e -
-			             kvs_p0(K, r->peer)]--;
+				     kvs_p0(K, r->peer)]--;
 			if (--r->dec_left == 0)
 				r->t_dec = now;
 		}
@@ -842,7 +853,7 @@ static void kvs_event(struct kvs *K, uint32_t e, const struct kvf_event *ev)
 
 		if (ev->tag_len != sizeof id)
 			kvs_die("engine %s: notification with a %u-byte tag",
-			        K->eng[e].name, ev->tag_len);
+			    K->eng[e].name, ev->tag_len);
 		memcpy(&id, ev->tag, sizeof id);
 		for (uint32_t i = 0; i < K->o.conc && !r; i++)
 			if (K->reqs[i].live && K->reqs[i].id == id)
@@ -850,12 +861,12 @@ static void kvs_event(struct kvs *K, uint32_t e, const struct kvf_event *ev)
 		if (!r || K->o.read || e < kvs_p0(K, r->peer) ||
 		    e >= kvs_p0(K, r->peer) + K->o.tp_d ||
 		    K->rank_left[(r - K->reqs) * K->o.tp_d + e -
-		                 kvs_p0(K, r->peer)] == 0)
+				 kvs_p0(K, r->peer)] == 0)
 			kvs_die("engine %s: notification for request %" PRIu64
-			        " it should not get (from %s)", K->eng[e].name,
-			        id, ev->peer_engine);
+				" it should not get (from %s)",
+			    K->eng[e].name, id, ev->peer_engine);
 		K->rank_left[(r - K->reqs) * K->o.tp_d + e -
-		             kvs_p0(K, r->peer)]--;
+			     kvs_p0(K, r->peer)]--;
 		if (--r->dec_left == 0)
 			r->t_dec = now;
 	} else {
@@ -894,8 +905,8 @@ static void kvs_progress(struct kvs *K)
 		rc = kvf_poll(K->eng[e].c, ev, 64, &n);
 		if (rc != 0)
 			kvs_die("engine %s: kvf_poll() failed: %s (%d): %s",
-			        K->eng[e].name, kvf_strerror(rc), rc,
-			        kvf_last_error());
+			    K->eng[e].name, kvf_strerror(rc), rc,
+			    kvf_last_error());
 		for (int i = 0; i < n; i++)
 			kvs_event(K, e, &ev[i]);
 		total += n;
@@ -907,8 +918,8 @@ static void kvs_progress(struct kvs *K)
 		rc = kvf_wait(K->eng[e].c, ev, 64, 1, &n);
 		if (rc != 0)
 			kvs_die("engine %s: kvf_wait() failed: %s (%d): %s",
-			        K->eng[e].name, kvf_strerror(rc), rc,
-			        kvf_last_error());
+			    K->eng[e].name, kvf_strerror(rc), rc,
+			    kvf_last_error());
 		for (int i = 0; i < n; i++)
 			kvs_event(K, e, &ev[i]);
 		total += n;
@@ -918,16 +929,15 @@ static void kvs_progress(struct kvs *K)
 		K->last_event = kv_now();
 	} else if (kv_now() - K->last_event > KVS_QUIET_S) {
 		kvs_die("%s %s, %u blocks: no event for %.0f s (%u requests "
-		        "in flight, %zu transfers outstanding)",
-		        K->o.preset->name, kvs_op(K), K->nb, KVS_QUIET_S,
-		        K->run_live, K->nouts);
+			"in flight, %zu transfers outstanding)",
+		    K->o.preset->name, kvs_op(K), K->nb, KVS_QUIET_S,
+		    K->run_live, K->nouts);
 	}
 }
 
 /* Submit one transfer of request r: rank pair pr, blocks [b0, b1). */
 static void kvs_submit_xfer(struct kvs *K, uint32_t ri,
-                            const struct kvs_pair *pr, uint32_t b0,
-                            uint32_t b1)
+    const struct kvs_pair *pr, uint32_t b0, uint32_t b1)
 {
 	struct kvs_req *r = &K->reqs[ri];
 	uint32_t pe = pr->i, de = kvs_p0(K, r->peer) + pr->j;
@@ -936,7 +946,7 @@ static void kvs_submit_xfer(struct kvs *K, uint32_t ri,
 	struct kvs_engine *I = &K->eng[ini], *T = &K->eng[tgt];
 	enum kvf_op op = K->o.read ? KVF_READ : KVF_WRITE;
 	uint64_t tag = r->id;
-	struct kvf_xfer_opts xo = {.timeout_ms = KVS_XFER_TIMEOUT_MS};
+	struct kvf_xfer_opts xo = { .timeout_ms = KVS_XFER_TIMEOUT_MS };
 	uint32_t n = 0;
 	kvf_xfer x;
 	int rc;
@@ -957,39 +967,44 @@ static void kvs_submit_xfer(struct kvs *K, uint32_t ri,
 
 		for (uint32_t l = 0; l < ps->layers; l++)
 			for (uint32_t b = b0; b < b1; b++) {
-				uint64_t po = kv_shape_offset(ps, P->nblocks, l, b);
-				uint64_t dof = kv_shape_offset(
-					ds, D->nblocks, l, kvs_dblock(K, r->slot, b));
+				uint64_t po =
+				    kv_shape_offset(ps, P->nblocks, l, b);
+				uint64_t dof = kv_shape_offset(ds, D->nblocks,
+				    l, kvs_dblock(K, r->slot, b));
 
 				for (uint32_t k = 0; k < ps->kinds; k++, n++) {
-					uint64_t pk = po + ((uint64_t)k * ps->rank_heads +
-					                    pr->h_lo - ps->head0) *
-					                           ps->run;
-					uint64_t dk = dof + ((uint64_t)k * ds->rank_heads +
-					                     pr->h_lo - ds->head0) *
-					                            ds->run;
-					K->segs[n] = (struct kvf_seg){
-						I->reg, T->reg, K->o.read ? dk : pk,
-						K->o.read ? pk : dk, len};
+					uint64_t pk =
+					    po +
+					    ((uint64_t)k * ps->rank_heads +
+						pr->h_lo - ps->head0) *
+						ps->run;
+					uint64_t dk =
+					    dof +
+					    ((uint64_t)k * ds->rank_heads +
+						pr->h_lo - ds->head0) *
+						ds->run;
+					K->segs[n] = (struct kvf_seg){ I->reg,
+						T->reg, K->o.read ? dk : pk,
+						K->o.read ? pk : dk, len };
 				}
 			}
 	}
 	for (;;) {
 		if (pr->blocks)
 			rc = kvf_submit_blocks(I->c, op, I->to[tgt], I->reg,
-			                       T->reg, K->lb, K->rb, n, &xo, &x);
+			    T->reg, K->lb, K->rb, n, &xo, &x);
 		else
-			rc = kvf_submit(I->c, op, I->to[tgt], K->segs, n, &xo,
-			                &x);
+			rc = kvf_submit(
+			    I->c, op, I->to[tgt], K->segs, n, &xo, &x);
 		if (rc != KVF_EAGAIN)
 			break;
 		kvs_progress(K); /* the ring is full: let the sidecar drain */
 	}
 	if (rc != 0)
 		kvs_die("engine %s: %s(%s to %s, %u %s) failed: %s (%d): %s",
-		        I->name, pr->blocks ? "kvf_submit_blocks" : "kvf_submit",
-		        kvs_op(K), T->name, n, pr->blocks ? "blocks" : "segments",
-		        kvf_strerror(rc), rc, kvf_last_error());
+		    I->name, pr->blocks ? "kvf_submit_blocks" : "kvf_submit",
+		    kvs_op(K), T->name, n, pr->blocks ? "blocks" : "segments",
+		    kvf_strerror(rc), rc, kvf_last_error());
 	kvs_add_out(K, ini, x, ri);
 }
 
@@ -1001,14 +1016,14 @@ static void kvs_submit(struct kvs *K, uint32_t ri)
 	 * of early transfers cannot end the request too soon. */
 	r->dec_left = r->done_left = K->req_xfers;
 	memcpy(&K->rank_left[ri * K->o.tp_d], K->rank_xfers,
-	       K->o.tp_d * sizeof *K->rank_xfers);
+	    K->o.tp_d * sizeof *K->rank_xfers);
 	r->t0 = kv_now();
 	for (uint32_t q = 0; q < K->npairs; q++) {
 		uint32_t ch = kvs_chunk(K, &K->pairs[q]);
 
 		for (uint32_t b0 = 0; b0 < K->nb; b0 += ch)
 			kvs_submit_xfer(K, ri, &K->pairs[q], b0,
-			                b0 + ch < K->nb ? b0 + ch : K->nb);
+			    b0 + ch < K->nb ? b0 + ch : K->nb);
 	}
 }
 
@@ -1032,14 +1047,15 @@ static double kvs_run(struct kvs *K, uint32_t n, double *lat)
 				if (!K->busy[k * K->slots + s])
 					break;
 			if (s == K->slots)
-				break; /* that peer's slots are all in flight */
+				break; /* that peer's slots are all in flight
+					*/
 			for (ri = 0; K->reqs[ri].live; ri++)
 				;
 			K->busy[k * K->slots + s] = 1;
-			K->reqs[ri] = (struct kvs_req){.id = ++K->next_id,
-			                               .peer = k,
-			                               .slot = s,
-			                               .live = true};
+			K->reqs[ri] = (struct kvs_req){ .id = ++K->next_id,
+				.peer = k,
+				.slot = s,
+				.live = true };
 			K->run_live++;
 			next++;
 			kvs_submit(K, ri);
@@ -1049,7 +1065,7 @@ static double kvs_run(struct kvs *K, uint32_t n, double *lat)
 	return K->t_end - t0;
 }
 
-/* ---- output --------------------------------------------------------------- */
+/* ---- output ------------------------------------------------------------- */
 
 static void kvs_json_str(FILE *f, const char *s)
 {
@@ -1078,87 +1094,90 @@ static void kvs_describe(struct kvs *K)
 	else
 		printf("one latent of %u elements per token, ", m->head_dim);
 	printf("%u-byte elements, blocks of %u tokens\n", m->elem,
-	       K->o.block_tokens);
+	    K->o.block_tokens);
 	if (!m->kv_heads)
-		printf("# MLA: the latent is not split by TP; every rank holds "
-		       "all of it (%" PRIu64 " B per layer-block) and decode "
-		       "rank j receives it from prefill rank j mod %u, so "
-		       "decode TP %u moves %u copies\n", ps->piece, K->o.tp_p,
-		       K->o.tp_d, K->o.tp_d);
+		printf(
+		    "# MLA: the latent is not split by TP; every rank holds "
+		    "all of it (%" PRIu64 " B per layer-block) and decode "
+		    "rank j receives it from prefill rank j mod %u, so "
+		    "decode TP %u moves %u copies\n",
+		    ps->piece, K->o.tp_p, K->o.tp_d, K->o.tp_d);
 	else
 		printf("# TP %u:%u: a prefill rank holds %u heads (%" PRIu64
 		       " B per layer-block), a decode rank %u (%" PRIu64
-		       " B); %s\n", K->o.tp_p, K->o.tp_d, ps->rank_heads,
-		       ps->piece, ds->rank_heads, ds->piece,
-		       K->o.tp_p == K->o.tp_d
-		               ? "rank i sends whole pieces to rank i "
-		                 "(kvf_submit_blocks)"
-		               : "pieces split by heads: kvf_submit, one "
-		                 "segment per layer, block, K|V and rank pair");
+		       " B); %s\n",
+		    K->o.tp_p, K->o.tp_d, ps->rank_heads, ps->piece,
+		    ds->rank_heads, ds->piece,
+		    K->o.tp_p == K->o.tp_d
+			? "rank i sends whole pieces to rank i "
+			  "(kvf_submit_blocks)"
+			: "pieces split by heads: kvf_submit, one "
+			  "segment per layer, block, K|V and rank pair");
 	printf("# %s, provider %s, %u in flight over %u decode peer%s, %u "
 	       "rail%s; time: submit to the last decode rank's %s; GB/s = "
 	       "all requests' bytes / wall time; ms = median per request; "
 	       "raw = fi_raw_bench bw %s of one op (piece), window %d\n",
-	       kvs_op(K), K->o.prov, K->o.conc, K->o.peers,
-	       K->o.peers > 1 ? "s" : "", K->o.rails,
-	       K->o.rails > 1 ? "s" : "",
-	       K->o.read ? "completion" : "notification", kvs_op(K),
-	       K->o.window);
+	    kvs_op(K), K->o.prov, K->o.conc, K->o.peers,
+	    K->o.peers > 1 ? "s" : "", K->o.rails, K->o.rails > 1 ? "s" : "",
+	    K->o.read ? "completion" : "notification", kvs_op(K), K->o.window);
 	printf("# the prefill sidecar's fabric address (kvferryctl status): "
-	       "%s\n", K->fabric_addr);
+	       "%s\n",
+	    K->fabric_addr);
 	printf("%-12s %5s %7s %-5s %4s %5s %5s %12s %8s %7s %5s %9s %8s %8s "
-	       "%6s\n", "model", "tp", "tokens", "op", "conc", "peers",
-	       "rails", "bytes", "segs", "piece", "iters", "ms", "GB/s",
-	       "raw GB/s", "ratio");
+	       "%6s\n",
+	    "model", "tp", "tokens", "op", "conc", "peers", "rails", "bytes",
+	    "segs", "piece", "iters", "ms", "GB/s", "raw GB/s", "ratio");
 	fflush(stdout);
 }
 
 /* One row: a measurement, or a skipped length when skip is set. */
-static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters,
-                    double ms, double gbps, double raw, const char *skip)
+static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters, double ms,
+    double gbps, double raw, const char *skip)
 {
 	const struct kv_preset *m = K->o.preset;
 	char tp[16], note[600];
 	FILE *f = K->o.mout;
 
 	snprintf(tp, sizeof tp, "%u:%u", K->o.tp_p, K->o.tp_d);
-	snprintf(note, sizeof note, "%s%s%s",
-	         skip ? "skipped: " : "", skip ? skip : "",
-	         !skip && !m->kv_heads
-	                 ? "mla: latent not split by TP, decode rank j "
-	                   "<- prefill rank j mod p"
-	                 : "");
+	snprintf(note, sizeof note, "%s%s%s", skip ? "skipped: " : "",
+	    skip ? skip : "",
+	    !skip && !m->kv_heads
+		? "mla: latent not split by TP, decode rank j "
+		  "<- prefill rank j mod p"
+		: "");
 	if (K->o.table) {
 		printf("%-12s %5s %7" PRIu64 " %-5s %4u %5u %5u ", m->name, tp,
-		       tokens, kvs_op(K), K->o.conc, K->o.peers, K->o.rails);
+		    tokens, kvs_op(K), K->o.conc, K->o.peers, K->o.rails);
 		if (skip)
 			printf("skipped: %s\n", skip);
 		else if (raw > 0)
 			printf("%12" PRIu64 " %8" PRIu64 " %7" PRIu64
-			       " %5u %9.3f %8.3f %8.3f %6.2f\n", K->req_bytes,
-			       K->req_segs, K->op_bytes, iters, ms, gbps, raw,
-			       gbps / raw);
+			       " %5u %9.3f %8.3f %8.3f %6.2f\n",
+			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
+			    gbps, raw, gbps / raw);
 		else
 			printf("%12" PRIu64 " %8" PRIu64 " %7" PRIu64
-			       " %5u %9.3f %8.3f %8s %6s\n", K->req_bytes,
-			       K->req_segs, K->op_bytes, iters, ms, gbps, "-",
-			       "-");
+			       " %5u %9.3f %8.3f %8s %6s\n",
+			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
+			    gbps, "-", "-");
 		fflush(stdout);
 	}
 	if (K->o.fmt == KVS_CSV) {
 		if (!K->mout_started)
 			fprintf(f, "model,tp,tokens,op,conc,peers,rails,bytes,"
-			        "segs,piece,iters,ms,gbps,raw_gbps,ratio,"
-			        "note\n");
+				   "segs,piece,iters,ms,gbps,raw_gbps,ratio,"
+				   "note\n");
 		K->mout_started = true;
 		fprintf(f, "%s,%s,%" PRIu64 ",%s,%u,%u,%u,", m->name, tp,
-		        tokens, kvs_op(K), K->o.conc, K->o.peers, K->o.rails);
+		    tokens, kvs_op(K), K->o.conc, K->o.peers, K->o.rails);
 		if (skip)
 			fprintf(f, ",,,,,,,,");
 		else {
-			fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			        ",%u,%.3f,%.3f,", K->req_bytes, K->req_segs,
-			        K->op_bytes, iters, ms, gbps);
+			fprintf(f,
+			    "%" PRIu64 ",%" PRIu64 ",%" PRIu64
+			    ",%u,%.3f,%.3f,",
+			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
+			    gbps);
 			if (raw > 0)
 				fprintf(f, "%.3f,%.3f,", raw, gbps / raw);
 			else
@@ -1172,43 +1191,50 @@ static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters,
 	} else if (K->o.fmt == KVS_JSON) {
 		if (!K->mout_started) {
 			fprintf(f, "{\"bench\": \"kvferry-bench\", \"mode\": "
-			        "\"kv\", \"provider\": ");
+				   "\"kv\", \"provider\": ");
 			kvs_json_str(f, K->o.prov);
-			fprintf(f, ", \"preset\": {\"name\": \"%s\", "
-			        "\"model\": \"%s\", \"layers\": %u, "
-			        "\"kv_heads\": %u, \"head_dim\": %u, "
-			        "\"elem_bytes\": %u, \"mla\": %s}, "
-			        "\"block_tokens\": %u, \"raw_window\": %d, "
-			        "\"fabric_addr\": ", m->name, m->model,
-			        m->layers, m->kv_heads, m->head_dim, m->elem,
-			        m->kv_heads ? "false" : "true",
-			        K->o.block_tokens, K->o.window);
+			fprintf(f,
+			    ", \"preset\": {\"name\": \"%s\", "
+			    "\"model\": \"%s\", \"layers\": %u, "
+			    "\"kv_heads\": %u, \"head_dim\": %u, "
+			    "\"elem_bytes\": %u, \"mla\": %s}, "
+			    "\"block_tokens\": %u, \"raw_window\": %d, "
+			    "\"fabric_addr\": ",
+			    m->name, m->model, m->layers, m->kv_heads,
+			    m->head_dim, m->elem,
+			    m->kv_heads ? "false" : "true", K->o.block_tokens,
+			    K->o.window);
 			kvs_json_str(f, K->fabric_addr);
 			fprintf(f, ",\n \"rows\": [\n");
 		} else {
 			fprintf(f, ",\n");
 		}
 		K->mout_started = true;
-		fprintf(f, "  {\"model\": \"%s\", \"tp\": \"%s\", "
-		        "\"prefill_tp\": %u, \"decode_tp\": %u, \"tokens\": "
-		        "%" PRIu64 ", \"op\": \"%s\", \"conc\": %u, "
-		        "\"peers\": %u, \"rails\": %u", m->name, tp, K->o.tp_p,
-		        K->o.tp_d, tokens, kvs_op(K), K->o.conc, K->o.peers,
-		        K->o.rails);
+		fprintf(f,
+		    "  {\"model\": \"%s\", \"tp\": \"%s\", "
+		    "\"prefill_tp\": %u, \"decode_tp\": %u, \"tokens\": "
+		    "%" PRIu64 ", \"op\": \"%s\", \"conc\": %u, "
+		    "\"peers\": %u, \"rails\": %u",
+		    m->name, tp, K->o.tp_p, K->o.tp_d, tokens, kvs_op(K),
+		    K->o.conc, K->o.peers, K->o.rails);
 		if (skip) {
 			fprintf(f, ", \"skipped\": ");
 			kvs_json_str(f, skip);
 		} else {
-			fprintf(f, ", \"bytes\": %" PRIu64 ", \"segs\": %" PRIu64
-			        ", \"piece\": %" PRIu64 ", \"iters\": %u, "
-			        "\"ms\": %.3f, \"gbps\": %.3f", K->req_bytes,
-			        K->req_segs, K->op_bytes, iters, ms, gbps);
+			fprintf(f,
+			    ", \"bytes\": %" PRIu64 ", \"segs\": %" PRIu64
+			    ", \"piece\": %" PRIu64 ", \"iters\": %u, "
+			    "\"ms\": %.3f, \"gbps\": %.3f",
+			    K->req_bytes, K->req_segs, K->op_bytes, iters, ms,
+			    gbps);
 			if (raw > 0)
-				fprintf(f, ", \"raw_gbps\": %.3f, \"ratio\": "
-				        "%.3f", raw, gbps / raw);
+				fprintf(f,
+				    ", \"raw_gbps\": %.3f, \"ratio\": "
+				    "%.3f",
+				    raw, gbps / raw);
 			else
 				fprintf(f, ", \"raw_gbps\": null, \"ratio\": "
-				        "null");
+					   "null");
 			fprintf(f, ", \"note\": ");
 			kvs_json_str(f, note);
 		}
@@ -1218,7 +1244,7 @@ static void kvs_row(struct kvs *K, uint64_t tokens, uint32_t iters,
 		fflush(f);
 }
 
-/* ---- the sweep ------------------------------------------------------------ */
+/* ---- the sweep ---------------------------------------------------------- */
 
 static int kvs_cmp_d(const void *a, const void *b)
 {
@@ -1233,8 +1259,8 @@ static void kvs_length(struct kvs *K, uint64_t tokens, double raw)
 	double *lat, wall, ms, gbps;
 	char why[700];
 
-	K->nb = (uint32_t)((tokens + K->o.block_tokens - 1) /
-	                   K->o.block_tokens);
+	K->nb =
+	    (uint32_t)((tokens + K->o.block_tokens - 1) / K->o.block_tokens);
 	K->slots = (K->o.conc + K->o.peers - 1) / K->o.peers;
 	kvs_measure(K, K->nb);
 	if (!iters) {
@@ -1249,9 +1275,10 @@ static void kvs_length(struct kvs *K, uint64_t tokens, double raw)
 	}
 	if (!kvs_alloc(K, why, sizeof why)) {
 		if (!K->o.table)
-			fprintf(stderr, KVS_PROG ": %s %" PRIu64 " tokens "
-			        "skipped: %s (lower -L, -c or -P)\n",
-			        K->o.preset->name, tokens, why);
+			fprintf(stderr,
+			    KVS_PROG ": %s %" PRIu64 " tokens "
+				     "skipped: %s (lower -L, -c or -P)\n",
+			    K->o.preset->name, tokens, why);
 		kvs_row(K, tokens, 0, 0, 0, 0, why);
 		return;
 	}
@@ -1271,7 +1298,8 @@ static void kvs_length(struct kvs *K, uint64_t tokens, double raw)
 	kvs_check(K, tokens, "timed requests");
 	qsort(lat, iters, sizeof *lat, kvs_cmp_d);
 	ms = (iters % 2 ? lat[iters / 2]
-	                : (lat[iters / 2 - 1] + lat[iters / 2]) / 2) * 1e3;
+			: (lat[iters / 2 - 1] + lat[iters / 2]) / 2) *
+	     1e3;
 	gbps = (double)K->req_bytes * iters / wall / 1e9;
 	kvs_row(K, tokens, iters, ms, gbps, raw, NULL);
 	free(lat);
@@ -1294,8 +1322,8 @@ static inline int kv_sweep_main(const struct kvs_opts *o)
 	K->o = *o;
 	g_kvs = K;
 	K->reqs = calloc(K->o.conc, sizeof *K->reqs);
-	K->rank_left = calloc((size_t)K->o.conc * K->o.tp_d,
-	                      sizeof *K->rank_left);
+	K->rank_left =
+	    calloc((size_t)K->o.conc * K->o.tp_d, sizeof *K->rank_left);
 	K->rank_xfers = calloc(K->o.tp_d, sizeof *K->rank_xfers);
 	if (!K->reqs || !K->rank_left || !K->rank_xfers)
 		kvs_die("out of memory");
@@ -1306,34 +1334,39 @@ static inline int kv_sweep_main(const struct kvs_opts *o)
 	kvs_measure(K, 1);
 	if (!K->o.no_raw) {
 		if (raw_bench_run(&K->raw, K->o.prov, "bw", K->o.read,
-		                  K->op_bytes, K->op_bytes, K->o.window, true,
-		                  why, sizeof why) != 0)
+			K->op_bytes, K->op_bytes, K->o.window, true, why,
+			sizeof why) != 0)
 			kvs_die("raw baseline: %s", why);
 		rr = raw_bench_find(&K->raw, "bw", kvs_op(K), K->op_bytes);
 		if (!rr)
-			kvs_die("raw baseline: fi_raw_bench gave no row for %s "
-			        "of %" PRIu64 " bytes", kvs_op(K), K->op_bytes);
+			kvs_die(
+			    "raw baseline: fi_raw_bench gave no row for %s "
+			    "of %" PRIu64 " bytes",
+			    kvs_op(K), K->op_bytes);
 	}
 	kvs_start(K);
 	for (int i = 0; i < K->o.nlengths; i++) {
-		uint32_t nb = (uint32_t)((K->o.lengths[i] + K->o.block_tokens -
-		                          1) / K->o.block_tokens);
+		uint32_t nb =
+		    (uint32_t)((K->o.lengths[i] + K->o.block_tokens - 1) /
+			       K->o.block_tokens);
 		if (nb > maxnb)
 			maxnb = nb;
 	}
 	K->segs = calloc(KVS_SEGS_PER_XFER, sizeof *K->segs);
-	K->lb = calloc(maxnb < KVS_BLOCKS_PER_XFER ? maxnb : KVS_BLOCKS_PER_XFER,
-	               sizeof *K->lb);
-	K->rb = calloc(maxnb < KVS_BLOCKS_PER_XFER ? maxnb : KVS_BLOCKS_PER_XFER,
-	               sizeof *K->rb);
+	K->lb =
+	    calloc(maxnb < KVS_BLOCKS_PER_XFER ? maxnb : KVS_BLOCKS_PER_XFER,
+		sizeof *K->lb);
+	K->rb =
+	    calloc(maxnb < KVS_BLOCKS_PER_XFER ? maxnb : KVS_BLOCKS_PER_XFER,
+		sizeof *K->rb);
 	if (!K->segs || !K->lb || !K->rb)
 		kvs_die("out of memory");
 	if (K->o.table)
 		printf("kvferry-bench -m kv: provider %s, prefill sidecar %s, "
 		       "%u decode sidecar%s, %u engines, %ld CPUs online\n",
-		       K->o.prov, K->sc[0].peer_url, K->o.peers,
-		       K->o.peers > 1 ? "s" : "", K->neng,
-		       sysconf(_SC_NPROCESSORS_ONLN));
+		    K->o.prov, K->sc[0].peer_url, K->o.peers,
+		    K->o.peers > 1 ? "s" : "", K->neng,
+		    sysconf(_SC_NPROCESSORS_ONLN));
 	kvs_describe(K);
 	for (int i = 0; i < K->o.nlengths; i++)
 		kvs_length(K, K->o.lengths[i], rr ? rr->gbps : 0);
@@ -1346,8 +1379,10 @@ static inline int kv_sweep_main(const struct kvs_opts *o)
 	}
 	for (uint32_t s = 0; s < K->nsc; s++)
 		if (tp_daemon_stop(&K->sc[s], SIGTERM, 5000) != 0) {
-			fprintf(stderr, KVS_PROG ": sidecar %s did not stop on "
-			        "SIGTERM\n", s ? "decode" : "prefill");
+			fprintf(stderr,
+			    KVS_PROG ": sidecar %s did not stop on "
+				     "SIGTERM\n",
+			    s ? "decode" : "prefill");
 			status = 1;
 		}
 	for (uint32_t e = 0; e < K->neng; e++)

@@ -726,7 +726,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc || B->o.window < 1 || B->o.window > 1024) {
-		fprintf(stderr, PROG ": bad arguments: window wants 1..1024\n");
+		fprintf(stderr,
+		        PROG ": bad arguments: window wants 1..1024\n");
 		usage(stderr);
 		return 2;
 	}
@@ -768,8 +769,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (B->o.min < 64 || B->o.max < B->o.min || B->o.max > (1ull << 30)) {
-		fprintf(stderr, PROG ": bad arguments: sizes want 64 <= min <= "
-		        "max <= 1g\n");
+		fprintf(stderr, PROG ": bad arguments: sizes want 64 <= min "
+		        "<= max <= 1g\n");
 		usage(stderr);
 		return 2;
 	}
