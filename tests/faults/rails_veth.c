@@ -93,8 +93,7 @@ int main(void)
 
 	if (geteuid() != 0)
 		skip_all("not root: network namespaces need CAP_SYS_ADMIN");
-	if (access("/usr/sbin/ip", X_OK) != 0 && access("/sbin/ip", X_OK) != 0 &&
-	    access("/usr/bin/ip", X_OK) != 0)
+	if (system("command -v ip >/dev/null 2>&1") != 0)
 		skip_all("no ip(8) (iproute2) on this machine");
 	snprintf(ns_a, sizeof ns_a, "kvfRA%d", (int)getpid());
 	snprintf(ns_b, sizeof ns_b, "kvfRB%d", (int)getpid());
