@@ -34,12 +34,19 @@ static kvf_region dr;
 static struct tp_daemon a, b;
 
 static long submitted, completed, oks, failed, dups, unknown, bad_status,
-	notifs, bytes_bad, stray, contradicted, late_deadline;
+	notifs, bytes_bad, stray, contradicted, late_deadline, undecided;
 static uint32_t seed_next = 1;
 /* Seeds of transfers that ended with KVF_ETIMEDOUT on a 1 ms deadline: a
  * notification for one of them is the known deadline race (see below),
  * counted apart from other contradictions. */
 static uint8_t *timed_out_seed;
+/* Seeds of transfers whose sidecar said the notification was sent but not
+ * confirmed in time ("its engine may or may not have it", RELIABILITY.md
+ * guarantee 3): either outcome at the peer is allowed, so a notification
+ * arriving after the slot was freed is not a stray. Seen after B's
+ * restart, when a 1 ms-deadline transfer's notification waited for the
+ * new connection. */
+static uint8_t *undecided_seed;
 static long seed_cap;
 
 static uint64_t rnd(void)
@@ -123,7 +130,9 @@ static void on_done(int e, const struct kvf_event *ev)
 		oks++;
 	else
 		failed++;
-	int okst = ev->status == 0 ||
+	int maybe = ev->status == KVF_EPEER &&
+	            strstr(ev->message, "not confirmed") != NULL;
+	int okst = ev->status == 0 || maybe ||
 	           (s->fault == F_BADSEG && ev->status == KVF_ERANGE) ||
 	           (s->fault == F_CANCEL && ev->status == KVF_ECANCELED) ||
 	           (s->fault == F_DEADLINE && ev->status == KVF_ETIMEDOUT) ||
@@ -141,10 +150,16 @@ static void on_done(int e, const struct kvf_event *ev)
 	}
 	if (ev->status == KVF_ETIMEDOUT && s->seed < seed_cap)
 		timed_out_seed[s->seed] = 1;
+	if (maybe && s->seed < seed_cap) {
+		undecided_seed[s->seed] = 1;
+		if (undecided++ < 5)
+			diag("transfer %llu: %s (either outcome is allowed)",
+			     (unsigned long long)ev->xfer, ev->message);
+	}
 	if (ev->status == KVF_ETIMEDOUT && s->notified &&
 	    s->fault == F_DEADLINE) {
 		late_deadline++;
-	} else if (ev->status != 0 && s->notified && !s->doomed) {
+	} else if (ev->status != 0 && s->notified && !s->doomed && !maybe) {
 		/* A doomed transfer may have been notified by B just before
 		 * B was killed, too late to confirm it: the sender cannot
 		 * know (RELIABILITY.md, guarantee 3). */
@@ -174,6 +189,10 @@ static void on_notif(const struct kvf_event *ev)
 		late_deadline++;
 		return;
 	}
+	if (seed < seed_cap && undecided_seed[seed] &&
+	    (e >= ENGINES || k >= WINDOW || !eng[e].s[k].busy ||
+	     eng[e].s[k].seed != seed))
+		return; /* the undecided transfer was delivered after all */
 	if (e >= ENGINES || k >= WINDOW || !eng[e].s[k].busy ||
 	    eng[e].s[k].seed != seed) {
 		if (stray++ < 5)
@@ -188,7 +207,7 @@ static void on_notif(const struct kvf_event *ev)
 	if (s->done && s->status == KVF_ETIMEDOUT && s->fault == F_DEADLINE)
 		late_deadline++;
 	else if (s->done && s->status != 0 && !s->doomed &&
-	         contradicted++ < 5)
+	         !undecided_seed[s->seed] && contradicted++ < 5)
 		diag("notification after a %s completion",
 		     kvf_strerror(s->status));
 	if (!pattern_ok(dbuf + (uint64_t)(e * WINDOW + k) * SLOT, len, seed))
@@ -278,9 +297,10 @@ int main(void)
 	if (total < 3000)
 		total = 3000;
 	seed_cap = total + ENGINES * WINDOW * 2 + 16;
-	if (!(timed_out_seed = calloc((size_t)seed_cap, 1)))
+	undecided_seed = calloc((size_t)seed_cap, 1);
+	if (!(timed_out_seed = calloc((size_t)seed_cap, 1)) || !undecided_seed)
 		bail("out of memory");
-	plan(15);
+	plan(16);
 	if (tp_daemon_start(&a, "a", args, env) != 0 ||
 	    tp_daemon_start(&b, "b", args, env) != 0)
 		bail("sidecars did not start");
@@ -374,6 +394,8 @@ int main(void)
 	all &= is_int(bad_status, 0, "each status fits its fault");
 	all &= is_int(stray, 0, "no notification without its transfer");
 	all &= is_int(contradicted, 0, "no failed transfer notified its peer");
+	all &= ok(undecided <= submitted / 100, "notifications left undecided "
+	          "by their sidecar stay rare (%ld)", undecided);
 	/* A deadline that passes after the notification was posted must
 	 * not report KVF_ETIMEDOUT: the peer may have the notification. */
 	all &= ok(late_deadline == 0, "no 1 ms-deadline transfer reported "
@@ -395,6 +417,7 @@ int main(void)
 		kvf_close(eng[e].c);
 	kvf_close(dec);
 	free(timed_out_seed);
+	free(undecided_seed);
 	all &= ok(tp_daemon_stop(&a, SIGTERM, 5000) == 0 &&
 	          tp_daemon_stop(&b, SIGTERM, 5000) == 0,
 	          "both sidecars stop");
