@@ -78,8 +78,15 @@ int tp_wait_event(kvf_client *c, enum kvf_event_type type, int ms,
 	return 0;
 }
 
+int tp_wait_xfer(kvf_client *c, kvf_xfer x, int ms, struct kvf_event *ev)
+{
+	struct tp_wait_opts o = {.xfer = x};
+
+	return tp_wait_event(c, KVF_EV_XFER_DONE, ms, ev, &o);
+}
+
 int tp_wait_xfers(kvf_client *c, const kvf_xfer *ids, int n, int ms,
-                  struct kvf_event *ev, enum tp_say say)
+                  struct kvf_event *ev)
 {
 	long deadline = tp_now_ms() + ms;
 	int left = n, good = 1;
@@ -88,8 +95,8 @@ int tp_wait_xfers(kvf_client *c, const kvf_xfer *ids, int n, int ms,
 		int got, rc = take(c, deadline, ev, &got);
 
 		if (rc != 0) {
-			tp_say(say, "kvf_wait() failed: %s (%d): %s",
-			       kvf_strerror(rc), rc, kvf_last_error());
+			diag("kvf_wait() failed: %s (%d): %s", kvf_strerror(rc),
+			     rc, kvf_last_error());
 			return 0;
 		}
 		for (int i = 0; got == 1 && i < n; i++) {
@@ -98,14 +105,13 @@ int tp_wait_xfers(kvf_client *c, const kvf_xfer *ids, int n, int ms,
 			left--;
 			if (ev->status) {
 				good = 0;
-				tp_say(say, "xfer %llu: %s",
-				       (unsigned long long)ev->xfer,
-				       ev->message);
+				diag("xfer %llu: %s",
+				     (unsigned long long)ev->xfer, ev->message);
 			}
 		}
 		if (left > 0 && tp_now_ms() >= deadline) {
-			tp_say(say, "%d of %d completions missing after %d ms",
-			       left, n, ms);
+			diag("%d of %d completions missing after %d ms", left,
+			     n, ms);
 			return 0;
 		}
 	}

@@ -38,13 +38,17 @@ extern const struct tp_wait_opts tp_wait_quiet;
 int tp_wait_event(kvf_client *c, enum kvf_event_type type, int ms,
                   struct kvf_event *ev, const struct tp_wait_opts *o);
 
+/* tp_wait_event for the KVF_EV_XFER_DONE of transfer x, with the default
+ * options (events passed over said with diag()). */
+int tp_wait_xfer(kvf_client *c, kvf_xfer x, int ms, struct kvf_event *ev);
+
 /*
  * Wait up to ms for the completions of all n transfers in ids, in any
  * order, dropping other events. Returns 1 when every one came and ended
- * with status 0, else 0; each failed one is reported to say with its
+ * with status 0, else 0; each failed one is said with diag() with its
  * message, which *ev also holds for the last one taken.
  */
 int tp_wait_xfers(kvf_client *c, const kvf_xfer *ids, int n, int ms,
-                  struct kvf_event *ev, enum tp_say say);
+                  struct kvf_event *ev);
 
 #endif
