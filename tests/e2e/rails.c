@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/ctl.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -23,67 +25,6 @@
 #define NSMALL 64
 
 static struct kvf_event ev;
-
-/* Wait for one event of the given type; 0 when none came in time. */
-static int wait_event(kvf_client *c, enum kvf_event_type type, int ms)
-{
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return 0;
-		if (n == 1 && ev.type == type)
-			return 1;
-		if (n == 1)
-			diag("unexpected event type %d status %d (%s)", ev.type,
-			     ev.status, ev.message);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if ((t1.tv_sec - t0.tv_sec) * 1000 +
-		        (t1.tv_nsec - t0.tv_nsec) / 1000000 > ms)
-			return 0;
-	}
-}
-
-static void pattern(uint8_t *p, size_t n, uint32_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-	uint64_t *w = (uint64_t *)(void *)p;
-	for (size_t i = 0; i < n / 8; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		w[i] = x;
-	}
-}
-
-/* Bytes posted on rail idx of a sidecar, from kvferryctl status; -1 when
- * the rail is not listed. */
-static long long rail_bytes(const struct tp_daemon *d, int idx)
-{
-	const char *argv[] = {tp_bin("kvferryctl"), "-u", d->control_url,
-	                      "-o", "json", "status", NULL};
-	struct tp_run r;
-	char key[32];
-	long long v = -1;
-
-	if (tp_run(&r, 10000, NULL, argv) != 0)
-		return -1;
-	snprintf(key, sizeof key, "{\"index\":%d,", idx);
-	const char *p = r.out ? strstr(r.out, key) : NULL;
-	if (p && (p = strstr(p, "\"bytes\":")))
-		v = atoll(p + 8);
-	tp_run_free(&r);
-	return v;
-}
-
-static int count_rails(const struct tp_daemon *d)
-{
-	int n = 0;
-	while (n < 40 && rail_bytes(d, n) >= 0)
-		n++;
-	return n;
-}
 
 static void run(const char *prov)
 {
@@ -104,7 +45,7 @@ static void run(const char *prov)
 	    tp_daemon_start(&b, strcmp(prov, "tcp") ? "b-shm" : "b-tcp", args,
 	                    NULL) != 0)
 		bail("sidecars with two rails did not start");
-	is_int(count_rails(&a), 2, "sidecar A lists two rails");
+	is_int(tp_ctl_rails(&a, NULL, 0), 2, "sidecar A lists two rails");
 	oa.socket_path = a.engine_socket;
 	ob.socket_path = b.engine_socket;
 	if (kvf_connect("prefill", &oa, &pre) || kvf_connect("decode", &ob, &dec))
@@ -130,30 +71,32 @@ static void run(const char *prov)
 	}
 
 	/* One large WRITE: striped over both rails. */
-	pattern(pbuf, REGION, 11);
-	a0 = rail_bytes(&a, 0);
-	a1 = rail_bytes(&a, 1);
+	tp_pattern_fill(pbuf, REGION, 11);
+	a0 = tp_ctl_rail_bytes(&a, 0);
+	a1 = tp_ctl_rail_bytes(&a, 1);
 	struct kvf_seg big = {pr, dr, 0, 0, 48u << 20};
 	struct kvf_xfer_opts o = {.tag = "big", .tag_len = 3};
 	is_int(kvf_submit(pre, KVF_WRITE, peer, &big, 1, &o, &x), 0,
 	       "48 MiB WRITE submitted");
-	ok(wait_event(dec, KVF_EV_NOTIF, 30000), "decode notified");
+	ok(tp_wait_event(dec, KVF_EV_NOTIF, 30000, &ev, NULL),
+	   "decode notified");
 	is_blob(dbuf, pbuf, 48u << 20,
 	        "every byte is there when the notification arrives");
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 30000) && ev.status == 0,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 30000, &ev, NULL) &&
+	   ev.status == 0,
 	   "the WRITE completed ok");
-	a0 = rail_bytes(&a, 0) - a0;
-	a1 = rail_bytes(&a, 1) - a1;
+	a0 = tp_ctl_rail_bytes(&a, 0) - a0;
+	a1 = tp_ctl_rail_bytes(&a, 1) - a1;
 	diag("rail 0 carried %lld bytes, rail 1 %lld", a0, a1);
 	ok(a0 > 0 && a1 > 0, "both rails carried part of it");
 	is_int(a0 + a1, 48u << 20, "and together all of it, once");
 
 	/* Many small WRITEs in flight at once: each goes whole to one rail,
 	 * the least busy, so both rails are used. */
-	pattern(pbuf, REGION, 12);
+	tp_pattern_fill(pbuf, REGION, 12);
 	memset(dbuf, 0, REGION);
-	a0 = rail_bytes(&a, 0);
-	a1 = rail_bytes(&a, 1);
+	a0 = tp_ctl_rail_bytes(&a, 0);
+	a1 = tp_ctl_rail_bytes(&a, 1);
 	int submitted = 0, notified = 0, done = 0;
 	for (int i = 0; i < NSMALL; i++) {
 		struct kvf_seg s = {pr, dr, (uint64_t)i * SMALL * 3,
@@ -163,7 +106,8 @@ static void run(const char *prov)
 	}
 	is_int(submitted, NSMALL, "%d small WRITEs submitted", NSMALL);
 	int good = 0;
-	while (notified < NSMALL && wait_event(dec, KVF_EV_NOTIF, 20000)) {
+	while (notified < NSMALL &&
+	       tp_wait_event(dec, KVF_EV_NOTIF, 20000, &ev, NULL)) {
 		int i;
 		memcpy(&i, ev.tag, 4);
 		notified++;
@@ -173,11 +117,12 @@ static void run(const char *prov)
 	}
 	is_int(notified, NSMALL, "each was notified");
 	is_int(good, NSMALL, "and its bytes were there at its notification");
-	while (done < NSMALL && wait_event(pre, KVF_EV_XFER_DONE, 20000))
+	while (done < NSMALL &&
+	       tp_wait_event(pre, KVF_EV_XFER_DONE, 20000, &ev, NULL))
 		done += ev.status == 0;
 	is_int(done, NSMALL, "each completed ok");
-	a0 = rail_bytes(&a, 0) - a0;
-	a1 = rail_bytes(&a, 1) - a1;
+	a0 = tp_ctl_rail_bytes(&a, 0) - a0;
+	a1 = tp_ctl_rail_bytes(&a, 1) - a1;
 	diag("small: rail 0 carried %lld bytes, rail 1 %lld", a0, a1);
 	ok(a0 + a1 == (long long)NSMALL * SMALL && a0 % SMALL == 0 &&
 	   a1 % SMALL == 0, "whole transfers per rail, all bytes once");
@@ -185,17 +130,19 @@ static void run(const char *prov)
 
 	/* A READ striped over both rails. */
 	memset(pbuf, 0, REGION);
-	pattern(dbuf, REGION, 13);
-	a1 = rail_bytes(&a, 1);
+	tp_pattern_fill(dbuf, REGION, 13);
+	a1 = tp_ctl_rail_bytes(&a, 1);
 	struct kvf_seg rs = {pr, dr, 4096, 8192, 20u << 20};
 	is_int(kvf_submit(pre, KVF_READ, peer, &rs, 1, NULL, &x), 0,
 	       "20 MiB READ submitted");
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 30000) && ev.status == 0,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 30000, &ev, NULL) &&
+	   ev.status == 0,
 	   "the READ completed ok");
 	is_blob(pbuf + 4096, dbuf + 8192, 20u << 20, "the pulled bytes match");
 	ok(pbuf[4095] == 0 && pbuf[4096 + (20u << 20)] == 0,
 	   "nothing written around it");
-	ok(rail_bytes(&a, 1) - a1 > 0, "rail 1 carried part of the READ");
+	ok(tp_ctl_rail_bytes(&a, 1) - a1 > 0,
+	   "rail 1 carried part of the READ");
 
 	/* KV blocks: a layout on both sides, 32 layers x 64 blocks. */
 	{
@@ -212,7 +159,7 @@ static void run(const char *prov)
 		    kvf_alloc_host(dec, 32u * 64 * 16384, &l, (void **)&kd, &kdr))
 			bail("no KV regions: %s", kvf_last_error());
 		kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer);
-		pattern(kp, 32u * 64 * 16384, 14);
+		tp_pattern_fill(kp, 32u * 64 * 16384, 14);
 		memset(kd, 0, 32u * 64 * 16384);
 		for (int i = 0; i < 40; i++) {
 			src[i] = (uint32_t)i;
@@ -222,7 +169,8 @@ static void run(const char *prov)
 		is_int(kvf_submit_blocks(pre, KVF_WRITE, peer, kr, kdr, src, dst,
 		                         40, &ko, &x), 0,
 		       "40 blocks x 32 layers submitted");
-		ok(wait_event(dec, KVF_EV_NOTIF, 30000), "decode notified");
+		ok(tp_wait_event(dec, KVF_EV_NOTIF, 30000, &ev, NULL),
+		   "decode notified");
 		for (int ly = 0; ly < 32; ly++)
 			for (int i = 0; i < 40; i++)
 				same &= memcmp(kd + (uint64_t)ly * 64 * 16384 +
@@ -231,14 +179,15 @@ static void run(const char *prov)
 				                   (uint64_t)src[i] * 16384,
 				               16384) == 0;
 		ok(same, "every block of every layer landed where it belongs");
-		ok(wait_event(pre, KVF_EV_XFER_DONE, 30000) && ev.status == 0,
+		ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 30000, &ev, NULL) &&
+		   ev.status == 0,
 		   "completed ok");
 	}
 
 	kvf_close(pre);
 	kvf_close(dec);
-	b0 = rail_bytes(&b, 0);
-	b1 = rail_bytes(&b, 1);
+	b0 = tp_ctl_rail_bytes(&b, 0);
+	b1 = tp_ctl_rail_bytes(&b, 1);
 	is_int(b0 + b1, 0, "B, the target, posted nothing itself");
 	ok(tp_daemon_stop(&a, SIGTERM, 5000) == 0 &&
 	   tp_daemon_stop(&b, SIGTERM, 5000) == 0,
@@ -270,23 +219,25 @@ static void mixed(void)
 		bail("no regions: %s", kvf_last_error());
 	is_int(kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer), 0,
 	       "two rails resolve a one-rail peer");
-	pattern(pbuf, 8u << 20, 21);
-	long long a1 = rail_bytes(&a, 1);
+	tp_pattern_fill(pbuf, 8u << 20, 21);
+	long long a1 = tp_ctl_rail_bytes(&a, 1);
 	struct kvf_seg s = {pr, dr, 0, 0, 8u << 20};
 	struct kvf_xfer_opts o = {.tag = "m", .tag_len = 1};
 	kvf_submit(pre, KVF_WRITE, peer, &s, 1, &o, &x);
-	ok(wait_event(dec, KVF_EV_NOTIF, 20000), "decode notified");
+	ok(tp_wait_event(dec, KVF_EV_NOTIF, 20000, &ev, NULL),
+	   "decode notified");
 	is_blob(dbuf, pbuf, 8u << 20, "the bytes landed");
-	ok(rail_bytes(&a, 1) == a1, "over rail 0 only");
+	ok(tp_ctl_rail_bytes(&a, 1) == a1, "over rail 0 only");
 	/* And the other way: the one-rail side pushes to the two-rail one. */
 	kvf_peer back;
 	is_int(kvf_resolve_peer(dec, a.peer_url, "prefill", 0, &back), 0,
 	       "one rail resolves a two-rail peer");
-	pattern(dbuf, 8u << 20, 22);
+	tp_pattern_fill(dbuf, 8u << 20, 22);
 	kvf_submit(dec, KVF_WRITE, back, &(struct kvf_seg){dr, pr, 0, 0,
 	                                                   8u << 20},
 	           1, &o, &x);
-	ok(wait_event(pre, KVF_EV_NOTIF, 20000), "prefill notified");
+	ok(tp_wait_event(pre, KVF_EV_NOTIF, 20000, &ev, NULL),
+	   "prefill notified");
 	is_blob(pbuf, dbuf, 8u << 20, "the bytes landed");
 	kvf_close(pre);
 	kvf_close(dec);
