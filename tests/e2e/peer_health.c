@@ -3,35 +3,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* The completion of one transfer: its status, and how long it took. */
+/* The completion of one transfer: its status, and how long it took; -1
+ * when none came within limit_ms, -2 when kvf_wait failed. */
 static int await_done(kvf_client *c, int limit_ms, long *took, char *msg)
 {
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	struct kvf_event ev;
-	while (now_ms() - t0 < limit_ms) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return -2;
-		if (n && ev.type == KVF_EV_XFER_DONE) {
-			*took = now_ms() - t0;
-			snprintf(msg, 160, "%s", ev.message);
-			return ev.status;
-		}
-	}
-	return -1;
+	int err = 0;
+	struct tp_wait_opts o = {.say = TP_SAY_QUIET, .err = &err};
+
+	if (!tp_wait_event(c, KVF_EV_XFER_DONE, limit_ms, &ev, &o))
+		return err ? -2 : -1;
+	*took = tp_now_ms() - t0;
+	snprintf(msg, 160, "%s", ev.message);
+	return ev.status;
 }
 
 int main(void)
