@@ -1,10 +1,19 @@
 /* Who may connect: sidecars sharing --secret-file handshake and transfer; a wrong or missing secret on either side is refused with KVF_EPERM and one log line; a world-readable or short secret file stops start-up naming --secret-file; an engine of another uid is refused on hello unless --socket-group shares the socket. */
 #include <grp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 static const char *secret(const char *name, const char *body, int mode)
 {
@@ -49,8 +58,8 @@ static int connect_as_nobody(const char *sock, char *msg, size_t msglen)
 	close(fds[1]);
 	char buf[300] = "";
 	ssize_t n = 0;
-	long t0 = now_ms();
-	while (now_ms() - t0 < 10000) {
+	long t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 10000) {
 		n = read(fds[0], buf, sizeof buf - 1);
 		if (n >= 0)
 			break;
@@ -157,19 +166,19 @@ int main(void)
 
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 3000, &peer), 0,
 	       "same secret: the handshake succeeds (%s)", kvf_last_error());
-	pattern(pbuf, 1 << 20, 3);
+	tp_pattern_fill(pbuf, 1 << 20, 3);
 	struct kvf_seg s = {pr, br, 0, 0, 1 << 20};
 	struct kvf_xfer_opts xo = {.tag = "t", .tag_len = 1};
 	kvf_submit(pre, KVF_WRITE, peer, &s, 1, &xo, &x);
-	ok(wait_type(db, KVF_EV_NOTIF, 10000, &ev, NULL, NULL) == 1 &&
-	   pattern_ok(bbuf, 1 << 20, 3), "and bytes move between them");
+	ok(tp_wait_event(db, KVF_EV_NOTIF, 10000, &ev, &tp_wait_quiet) &&
+	   tp_pattern_ok(bbuf, 1 << 20, 3), "and bytes move between them");
 
 	rc = kvf_resolve_peer(pre, c.peer_url, "dec", 3000, &peer);
 	is_int(rc, KVF_EPERM, "a different secret: KVF_EPERM");
 	like(kvf_last_error(), "authentication", "message: %s",
 	     kvf_last_error());
 	usleep(100 * 1000);
-	is_int(log_count(&c, "authentication failed"), 1,
+	is_int(tp_daemon_log_count(&c, "authentication failed"), 1,
 	       "the refusing sidecar logged it once");
 
 	rc = kvf_resolve_peer(pre, d.peer_url, "dec", 3000, &peer);
@@ -181,9 +190,9 @@ int main(void)
 	is_int(rc, KVF_EPERM, "an unauthenticated caller is refused: "
 	       "KVF_EPERM");
 	usleep(100 * 1000);
-	is_int(log_count(&a, "peer request refused: sidecar"), 1,
+	is_int(tp_daemon_log_count(&a, "peer request refused: sidecar"), 1,
 	       "A logged the refusal once");
-	ok(log_count(&a, "handshake for engine pre answered") == 0,
+	ok(tp_daemon_log_count(&a, "handshake for engine pre answered") == 0,
 	   "and sent it no regions or keys");
 
 	if (geteuid() != 0) {

@@ -1,7 +1,15 @@
 /* Soak: SOAK_TRANSFERS (default 10000) pushes of random sizes from four engines through two sidecars, with injected faults (bad segments, cancels, 1 ms deadlines, the remote sidecar SIGKILLed under a full window and restarted half way): every submitted transfer ends exactly once, every successful one has its bytes verified when its notification arrives, no notification for a failed one, and the sidecars' RSS and open fds stay flat between the first and the last thousand. */
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 #define ENGINES 4
 #define WINDOW 8
@@ -78,7 +86,7 @@ static void submit(int e, int k, int allow_faults)
 	           : r < 4      ? F_CANCEL
 	           : r < 6      ? F_DEADLINE
 	                        : F_NONE;
-	pattern(g->buf + (uint64_t)k * SLOT, s->len, s->seed);
+	tp_pattern_fill(g->buf + (uint64_t)k * SLOT, s->len, s->seed);
 	seg = (struct kvf_seg){g->r, dr, (uint64_t)k * SLOT, off, s->len};
 	if (s->fault == F_BADSEG)
 		seg.remote_offset = DEC_BYTES - s->len / 2 - 1 + 1; /* past end */
@@ -210,7 +218,8 @@ static void on_notif(const struct kvf_event *ev)
 	         !undecided_seed[s->seed] && contradicted++ < 5)
 		diag("notification after a %s completion",
 		     kvf_strerror(s->status));
-	if (!pattern_ok(dbuf + (uint64_t)(e * WINDOW + k) * SLOT, len, seed))
+	if (!tp_pattern_ok(dbuf + (uint64_t)(e * WINDOW + k) * SLOT, len,
+	                   seed))
 		bytes_bad++;
 }
 
@@ -247,8 +256,8 @@ static int busy_count(void)
 
 static void drain(long limit_ms)
 {
-	long t0 = now_ms();
-	while (busy_count() && now_ms() - t0 < limit_ms)
+	long t0 = tp_now_ms();
+	while (busy_count() && tp_now_ms() - t0 < limit_ms)
 		pump(5);
 }
 
@@ -267,10 +276,10 @@ struct sample {
 
 static void sample(struct sample *s)
 {
-	s->rss_a = proc_rss_kb(a.pid);
-	s->rss_b = proc_rss_kb(b.pid);
-	s->fds_a = proc_fds(a.pid);
-	s->fds_b = proc_fds(b.pid);
+	s->rss_a = tp_proc_rss_kb(a.pid);
+	s->rss_b = tp_proc_rss_kb(b.pid);
+	s->fds_a = tp_proc_fds(a.pid);
+	s->fds_b = tp_proc_fds(b.pid);
 }
 
 int main(void)
@@ -317,8 +326,8 @@ int main(void)
 			bail("engine %s: %s", name, kvf_last_error());
 	}
 
-	t0 = now_ms();
-	while (submitted < total && now_ms() - t0 < limit_s * 1000) {
+	t0 = tp_now_ms();
+	while (submitted < total && tp_now_ms() - t0 < limit_s * 1000) {
 		if (!restarted && submitted >= restart_at) {
 			/* A full window in flight, then B dies. */
 			for (int e = 0; e < ENGINES; e++)
@@ -376,7 +385,7 @@ int main(void)
 	}
 	drain(NORMAL_TIMEOUT_MS + 5000);
 	sample(&last);
-	long took = now_ms() - t0;
+	long took = tp_now_ms() - t0;
 	diag("%ld transfers in %.1f s: %ld ok, %ld failed (faults and the "
 	     "restart), %ld notifications",
 	     submitted, took / 1000.0, oks, failed, notifs);
