@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rdma/fabric.h>
@@ -39,6 +38,8 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+
+#include "tests/tap/clock.h"
 
 #define CHECK(call)                                                          \
 	do {                                                                 \
@@ -87,14 +88,6 @@ struct hello {
 	uint8_t addr[256];
 	uint64_t key, base;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void xfer_all(int fd, void *p, size_t n, bool wr)
 {
@@ -329,7 +322,7 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 {
 	size_t posted = 0, done = 0;
 	int idle = 0, inflight = 0;
-	double t0 = now_s();
+	double t0 = tp_now_s();
 
 	while (done < iters) {
 		while (posted < iters && inflight < o->window) {
@@ -361,12 +354,12 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 		done += (size_t)n;
 		inflight -= n;
 	}
-	return now_s() - t0;
+	return tp_now_s() - t0;
 }
 
 static double lat_run(struct side *s, size_t size, size_t iters)
 {
-	double t0 = now_s();
+	double t0 = tp_now_s();
 
 	for (size_t i = 0; i < iters; i++) {
 		struct iovec iov = { s->buf, size };
@@ -387,7 +380,7 @@ static double lat_run(struct side *s, size_t size, size_t iters)
 		wait_ctx(s, &s->rctx, false);
 		post_recv(s);
 	}
-	return now_s() - t0;
+	return tp_now_s() - t0;
 }
 
 static void initiator(struct opts *o, int sock)

@@ -28,6 +28,7 @@
 
 #include "client/kvferry.h"
 #include "tests/bench/kv_shape.h"
+#include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 
 #define SEED 0x6b76666572727921ull /* fixed: the demo is deterministic */
@@ -37,6 +38,13 @@
 #define WAIT_MS 120000
 
 static const char *prog = "kvferry_demo";
+
+/* Each engine's waits: events passed over, a failure and a timeout go to
+ * stderr named by the engine (stdout is the demo's report). */
+static const struct tp_wait_opts decode_wait = {.say = TP_SAY_STDERR,
+                                                .who = "decode"};
+static const struct tp_wait_opts prefill_wait = {.say = TP_SAY_STDERR,
+                                                 .who = "prefill"};
 
 struct decode_hello {
 	kvf_region region;
@@ -85,31 +93,6 @@ static int write_full(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Wait for one event of type; others are reported and skipped. */
-static int wait_event(const char *who, kvf_client *c,
-                      enum kvf_event_type type, struct kvf_event *ev)
-{
-	double end = kv_now() + WAIT_MS / 1000.0;
-
-	while (kv_now() < end) {
-		int n = 0, rc = kvf_wait(c, ev, 1, 200, &n);
-		if (rc != 0) {
-			fprintf(stderr, "%s: kvf_wait() failed: %s (%d): %s\n",
-			        who, kvf_strerror(rc), rc, kvf_last_error());
-			return -1;
-		}
-		if (n == 1 && ev->type == type)
-			return 0;
-		if (n == 1)
-			fprintf(stderr, "%s: unexpected event %d (status %s)\n",
-			        who, ev->type, kvf_strerror(ev->status));
-	}
-	fprintf(stderr, "%s: no %s event within %d ms\n", who,
-	        type == KVF_EV_NOTIF ? "notification" : "completion",
-	        WAIT_MS);
-	return -1;
-}
-
 #define FAIL(...)                                                      \
 	do {                                                           \
 		fprintf(stderr, __VA_ARGS__);                          \
@@ -154,7 +137,7 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 	    write_full(to_pre, blocks, nblocks * sizeof *blocks) != 0)
 		FAIL("decode: cannot reach prefill over the pipe");
 
-	if (wait_event("decode", c, KVF_EV_NOTIF, &ev) != 0)
+	if (!tp_wait_event(c, KVF_EV_NOTIF, WAIT_MS, &ev, &decode_wait))
 		goto out;
 	t_notif = kv_now();
 	if (ev.tag_len != 6 || memcmp(ev.tag, "req-42", 6) != 0 ||
@@ -271,7 +254,7 @@ static int prefill_main(const char *sock, const char *decode_url,
 		     nblocks, kvf_strerror(rc), rc, kvf_last_error());
 	if (write_full(to_dec, &t0, sizeof t0) != 0)
 		FAIL("prefill: cannot reach decode over the pipe");
-	if (wait_event("prefill", c, KVF_EV_XFER_DONE, &ev) != 0)
+	if (!tp_wait_event(c, KVF_EV_XFER_DONE, WAIT_MS, &ev, &prefill_wait))
 		goto out;
 	t1 = kv_now();
 	if (ev.xfer != x || ev.status != 0)

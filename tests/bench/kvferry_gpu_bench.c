@@ -12,10 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 
 #ifndef KVF_HAVE_CUDA
@@ -39,13 +40,6 @@ static const struct model models[] = {
 	{"llama3-70b", 80},
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 #define CK(x)                                                                \
 	do {                                                                 \
 		cudaError_t e_ = (x);                                        \
@@ -55,20 +49,15 @@ static double now_s(void)
 		}                                                            \
 	} while (0)
 
+/* 0 when the next event of type came within 60 s (a completion: with
+ * status 0), else its status or -1; what went wrong is said on stderr. */
 static int wait_type(kvf_client *c, enum kvf_event_type type)
 {
 	struct kvf_event ev;
-	double t0 = now_s();
-	while (now_s() - t0 < 60) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return -1;
-		if (n && ev.type == type)
-			return ev.type == KVF_EV_XFER_DONE ? ev.status : 0;
-		if (n && ev.status)
-			fprintf(stderr, "event: %s\n", ev.message);
-	}
-	return -1;
+
+	if (!tp_wait_event(c, type, 60000, &ev, &tp_wait_stderr))
+		return -1;
+	return type == KVF_EV_XFER_DONE ? ev.status : 0;
 }
 
 /* Push every block src -> dst, return the best GB/s over iters. */
@@ -83,7 +72,7 @@ static double push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 	for (int it = 0; it <= iters; it++) {
 		struct kvf_xfer_opts o = {.tag = "b", .tag_len = 1,
 		                          .timeout_ms = 60000};
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		if (kvf_submit_blocks(src, KVF_WRITE, peer, lr, rr, ids, ids,
 		                      blocks, &o, NULL) != 0 ||
 		    wait_type(dst, KVF_EV_NOTIF) != 0) {
@@ -91,7 +80,7 @@ static double push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 			free(ids);
 			return 0;
 		}
-		double gbs = (double)bytes / (now_s() - t0) / 1e9;
+		double gbs = (double)bytes / (tp_now_s() - t0) / 1e9;
 		if (wait_type(src, KVF_EV_XFER_DONE) != 0)
 			fprintf(stderr, "completion not ok\n");
 		if (it > 0 && gbs > best) /* the first is warm-up */
@@ -108,14 +97,14 @@ static double memcpy_gbs(void *dst, const void *src, uint64_t bytes,
 	double best = 0;
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	for (int it = 0; it <= iters; it++) {
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		for (uint64_t off = 0; off < bytes; off += piece)
 			CK(cudaMemcpyAsync((uint8_t *)dst + off,
 			                   (const uint8_t *)src + off,
 			                   piece < bytes - off ? piece : bytes - off,
 			                   kind, s));
 		CK(cudaStreamSynchronize(s));
-		double gbs = (double)bytes / (now_s() - t0) / 1e9;
+		double gbs = (double)bytes / (tp_now_s() - t0) / 1e9;
 		if (it > 0 && gbs > best)
 			best = gbs;
 	}

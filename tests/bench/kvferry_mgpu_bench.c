@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 
 #ifndef KVF_HAVE_CUDA
@@ -51,13 +53,6 @@ struct fig {
 	int n;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void fig_add(struct fig *f, double gbs)
 {
 	if (gbs > f->best)
@@ -66,21 +61,15 @@ static void fig_add(struct fig *f, double gbs)
 	f->n++;
 }
 
+/* 0 when the next event of type came within 60 s (a completion: with
+ * status 0), else its status or -1; what went wrong is said on stderr. */
 static int wait_type(kvf_client *c, enum kvf_event_type type)
 {
 	struct kvf_event ev;
-	double t0 = now_s();
-	while (now_s() - t0 < 60) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return -1;
-		if (n && ev.type == type)
-			return ev.type == KVF_EV_XFER_DONE ? ev.status : 0;
-		if (n && ev.status)
-			fprintf(stderr, "event: %s\n", ev.message);
-	}
-	fprintf(stderr, "no event of type %d in 60 s\n", type);
-	return -1;
+
+	if (!tp_wait_event(c, type, 60000, &ev, &tp_wait_stderr))
+		return -1;
+	return type == KVF_EV_XFER_DONE ? ev.status : 0;
 }
 
 /* Push every block src -> dst (dst block dst_ids[i] gets src block i);
@@ -93,7 +82,7 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 	for (int it = 0; it <= iters; it++) {
 		struct kvf_xfer_opts o = {.tag = "b", .tag_len = 1,
 		                          .timeout_ms = 60000};
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		if (kvf_submit_blocks(src, KVF_WRITE, peer, lr, rr, ids,
 		                      dst_ids, blocks, &o, NULL) != 0) {
 			fprintf(stderr, "submit: %s\n", kvf_last_error());
@@ -101,7 +90,7 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 		}
 		if (wait_type(dst, KVF_EV_NOTIF) != 0)
 			return -1;
-		double dt = now_s() - t0;
+		double dt = tp_now_s() - t0;
 		if (wait_type(src, KVF_EV_XFER_DONE) != 0) {
 			fprintf(stderr, "completion not ok\n");
 			return -1;
@@ -120,7 +109,7 @@ static void peer_copy(void *dst, const void *src, uint64_t bytes,
 	CK(cudaSetDevice(0));
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	for (int it = 0; it <= iters; it++) {
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		for (uint64_t off = 0; off < bytes; off += piece)
 			CK(cudaMemcpyPeerAsync((uint8_t *)dst + off, 1,
 			                       (const uint8_t *)src + off, 0,
@@ -128,7 +117,7 @@ static void peer_copy(void *dst, const void *src, uint64_t bytes,
 			                                           : bytes - off,
 			                       s));
 		CK(cudaStreamSynchronize(s));
-		double dt = now_s() - t0;
+		double dt = tp_now_s() - t0;
 		if (it > 0)
 			fig_add(f, (double)bytes / dt / 1e9);
 	}
@@ -247,10 +236,7 @@ int main(int argc, char **argv)
 		ids[i] = i;
 		rev[i] = blocks - 1 - i;
 	}
-	for (uint64_t i = 0; i < bytes; i += 8) {
-		uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull;
-		memcpy(want + i, &x, 8);
-	}
+	tp_pattern_fill(want, bytes, 1);
 	CK(cudaMemcpy(g0, want, bytes, cudaMemcpyHostToDevice));
 	CK(cudaMemset(g1, 0, bytes));
 	if (kvf_register_cuda(pc, g0, bytes, &l, &r0) ||

@@ -24,19 +24,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/ctl.h"
+#include "tests/tap/events.h"
+#include "tests/tap/netns.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 
 #define PROG "rails_bench"
 #define MAX_RAILS 8
 
-static char ns_a[32], ns_b[32];
-static int nlinks;
-static bool ns_made;
+static struct tp_netns net;
 static struct tp_daemon da, db;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -53,45 +54,6 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static void cleanup(void)
-{
-	if (da.pid > 0)
-		tp_daemon_stop(&da, SIGKILL, 2000);
-	if (db.pid > 0)
-		tp_daemon_stop(&db, SIGKILL, 2000);
-	if (ns_made)
-		sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
-		   ns_a, ns_b);
-	ns_made = false;
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	exit(1);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static uint64_t parse_size(const char *s)
 {
 	char *end;
@@ -105,83 +67,25 @@ static uint64_t parse_size(const char *s)
 	}
 }
 
-static void fill(uint8_t *p, uint64_t n, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-	uint64_t *w = (uint64_t *)(void *)p;
-
-	for (uint64_t i = 0; i < n / 8; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		w[i] = x;
-	}
-}
-
-static const char *addr(int link, int side)
-{
-	static char buf[2][MAX_RAILS][32];
-
-	snprintf(buf[side][link], sizeof buf[side][link], "10.211.%d.%d",
-	         link, side + 1);
-	return buf[side][link];
-}
-
+/* N veth pairs between namespaces A and B, each shaped to rate with tc's
+ * token bucket (both directions) unless rate is "none". */
 static void make_links(int n, const char *rate)
 {
-	int pid = (int)getpid() % 100000;
+	char why[160];
 
-	snprintf(ns_a, sizeof ns_a, "kvfrA%d", pid);
-	snprintf(ns_b, sizeof ns_b, "kvfrB%d", pid);
-	ns_made = true;
-	if (sh("ip netns add %s && ip netns add %s && "
-	       "ip -n %s link set lo up && ip -n %s link set lo up",
-	       ns_a, ns_b, ns_a, ns_b) != 0)
-		die("cannot make network namespaces (root? iproute2?)");
-	for (int i = 0; i < n; i++) {
-		char va[16], vb[16];
-		snprintf(va, sizeof va, "kra%d_%d", pid % 10000, i);
-		snprintf(vb, sizeof vb, "krb%d_%d", pid % 10000, i);
-		if (sh("ip link add %s netns %s type veth peer name %s netns %s"
-		       " && ip -n %s addr add %s/24 dev %s"
-		       " && ip -n %s addr add %s/24 dev %s"
-		       " && ip -n %s link set %s up && ip -n %s link set %s up",
-		       va, ns_a, vb, ns_b, ns_a, addr(i, 0), va, ns_b,
-		       addr(i, 1), vb, ns_a, va, ns_b, vb) != 0)
-			die("cannot make veth pair %d", i);
-		if (strcmp(rate, "none") != 0 &&
-		    sh("ip netns exec %s tc qdisc add dev %s root tbf rate %s "
-		       "burst 1mb latency 100ms && ip netns exec %s tc qdisc "
-		       "add dev %s root tbf rate %s burst 1mb latency 100ms",
-		       ns_a, va, rate, ns_b, vb, rate) != 0)
+	if (tp_netns_open(&net, "rb", n, 220, TP_SAY_STDERR, why, sizeof why))
+		die("%s", why);
+	if (strcmp(rate, "none") == 0)
+		return;
+	for (int i = 0; i < n; i++)
+		if (tp_sh(TP_SAY_STDERR, "ip netns exec %s tc qdisc add dev "
+		          "%s root tbf rate %s burst 1mb latency 100ms && "
+		          "ip netns exec %s tc qdisc add dev %s root tbf "
+		          "rate %s burst 1mb latency 100ms", net.ns[TP_NS_A],
+		          net.dev[i][TP_NS_A], rate, net.ns[TP_NS_B],
+		          net.dev[i][TP_NS_B], rate) != 0)
 			die("tc tbf on veth pair %d failed (rate '%s')", i,
 			    rate);
-	}
-	nlinks = n;
-}
-
-/* A bin/ whose kvferryd enters $KVF_NETNS first (see link_loss.c). */
-static void wrap_bins(const char *real)
-{
-	char dir[600], path[700], target[700];
-	FILE *f;
-
-	snprintf(dir, sizeof dir, "%s/build", tp_tmpdir());
-	mkdir(dir, 0755);
-	snprintf(path, sizeof path, "%s/bin", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof path, "%s/bin/kvferryd", dir);
-	if (!(f = fopen(path, "w")))
-		die("cannot write %s", path);
-	fprintf(f, "#!/bin/sh\nexec ip netns exec \"$KVF_NETNS\" "
-	        "%s/bin/kvferryd \"$@\"\n", real);
-	fclose(f);
-	chmod(path, 0755);
-	snprintf(path, sizeof path, "%s/bin/kvferryctl", dir);
-	snprintf(target, sizeof target, "%s/bin/kvferryctl", real);
-	if (symlink(target, path) != 0)
-		die("symlink %s failed", path);
-	setenv("KVF_BUILD", dir, 1);
 }
 
 /* fi_raw_bench over link 0, target in B: GB/s of size-byte writes. */
@@ -194,9 +98,10 @@ static double raw_one_link(const char *real, const char *prov, uint64_t size,
 
 	snprintf(cmd, sizeof cmd,
 	         "ip netns exec %s %s/tests/bench/fi_raw_bench -p '%s' -s %llu "
-	         "-S %llu -w %d -a %s -A %s -N %s -o csv", ns_a, real, prov,
+	         "-S %llu -w %d -a %s -A %s -N %s -o csv", net.ns[TP_NS_A],
+	         real, prov,
 	         (unsigned long long)size, (unsigned long long)size, window,
-	         addr(0, 0), addr(0, 1), ns_b);
+	         net.addr[0][TP_NS_A], net.addr[0][TP_NS_B], net.ns[TP_NS_B]);
 	if (!(p = popen(cmd, "r")))
 		return 0;
 	while (fgets(line, sizeof line, p)) {
@@ -211,42 +116,19 @@ static double raw_one_link(const char *real, const char *prov, uint64_t size,
 	return g;
 }
 
-/* Bytes rail idx of d posted (kvferryctl status), -1 if none. */
-static long long rail_bytes(const struct tp_daemon *d, int idx)
-{
-	const char *argv[] = {tp_bin("kvferryctl"), "-u", d->control_url,
-	                      "-o", "json", "status", NULL};
-	struct tp_run r;
-	char key[32];
-	long long v = -1;
-
-	if (tp_run(&r, 10000, NULL, argv) != 0)
-		return -1;
-	snprintf(key, sizeof key, "{\"index\":%d,", idx);
-	const char *q = r.out ? strstr(r.out, key) : NULL;
-	if (q && (q = strstr(q, "\"bytes\":")))
-		v = atoll(q + 8);
-	tp_run_free(&r);
-	return v;
-}
-
+/* The next event of type, by limit (tp_now_s()); dies on a failed wait or
+ * transfer. */
 static void wait_ev(kvf_client *c, enum kvf_event_type type, double limit)
 {
 	struct kvf_event ev;
 
-	for (;;) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 1000, &n) != 0)
-			die("kvf_wait failed: %s", kvf_last_error());
-		if (n && ev.type == type) {
-			if (type == KVF_EV_XFER_DONE && ev.status != 0)
-				die("transfer failed: %s: %s",
-				    kvf_strerror(ev.status), ev.message);
-			return;
-		}
-		if (now_s() > limit)
-			die("no event for too long");
-	}
+	if (!tp_wait_event(c, type, (int)((limit - tp_now_s()) * 1000), &ev,
+	                   &tp_wait_stderr))
+		die("no %s in time", type == KVF_EV_NOTIF ? "notification"
+		                                          : "completion");
+	if (type == KVF_EV_XFER_DONE && ev.status != 0)
+		die("transfer failed: %s: %s", kvf_strerror(ev.status),
+		    ev.message);
 }
 
 int main(int argc, char **argv)
@@ -287,14 +169,13 @@ int main(int argc, char **argv)
 			die("KVF_BUILD %s: %s", getenv("KVF_BUILD"),
 			    strerror(errno));
 		real = abs;
+		setenv("KVF_BUILD", abs, 1);
 	}
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	make_links(max, rate);
 	raw = raw_one_link(real, prov, size < (64u << 20) ? size : 64u << 20,
 	                   64);
-	wrap_bins(real);
+	if (!tp_netns_wrap_bins(&net))
+		die("cannot make the kvferryd wrapper");
 	if (csv)
 		printf("provider,rate,rails,bytes,iters,gbps,raw_1link_gbps,"
 		       "ideal_gbps,ratio,rail_share\n");
@@ -306,20 +187,19 @@ int main(int argc, char **argv)
 		       "raw 1-link", "ideal", "ratio", "bytes per rail (%)");
 	for (int r = 1; r <= max; r++) {
 		char fa[640] = "", fb[640] = "";
-		char url_a[64], url_b[64], ea[64], eb[64];
+		char url_a[64], url_b[64];
 		int port = tp_free_port();
 
 		for (int i = 0; i < r; i++) {
 			snprintf(fa + strlen(fa), sizeof fa - strlen(fa), "%s%s",
-			         i ? "," : "", addr(i, 0));
+			         i ? "," : "", net.addr[i][TP_NS_A]);
 			snprintf(fb + strlen(fb), sizeof fb - strlen(fb), "%s%s",
-			         i ? "," : "", addr(i, 1));
+			         i ? "," : "", net.addr[i][TP_NS_B]);
 		}
-		snprintf(url_a, sizeof url_a, "tcp://%s:%d", addr(0, 0), port);
-		snprintf(url_b, sizeof url_b, "tcp://%s:%d", addr(0, 1), port);
-		snprintf(ea, sizeof ea, "KVF_NETNS=%s", ns_a);
-		snprintf(eb, sizeof eb, "KVF_NETNS=%s", ns_b);
-		const char *env_a[] = {ea, NULL}, *env_b[] = {eb, NULL};
+		snprintf(url_a, sizeof url_a, "tcp://%s:%d",
+		         net.addr[0][TP_NS_A], port);
+		snprintf(url_b, sizeof url_b, "tcp://%s:%d",
+		         net.addr[0][TP_NS_B], port);
 		const char *args_a[] = {"--provider", prov, "--fabric-addr", fa,
 		                        "--peer-url", url_a, NULL};
 		const char *args_b[] = {"--provider", prov, "--fabric-addr", fb,
@@ -327,8 +207,8 @@ int main(int argc, char **argv)
 		char na[16], nb[16];
 		snprintf(na, sizeof na, "a%d", r);
 		snprintf(nb, sizeof nb, "b%d", r);
-		if (tp_daemon_start(&da, na, args_a, env_a) != 0 ||
-		    tp_daemon_start(&db, nb, args_b, env_b) != 0)
+		if (tp_netns_daemon_start(&net, TP_NS_A, &da, na, args_a) ||
+		    tp_netns_daemon_start(&net, TP_NS_B, &db, nb, args_b))
 			die("sidecars with %d rails did not start", r);
 
 		struct kvf_connect_opts oa = {.socket_path = da.engine_socket};
@@ -347,20 +227,20 @@ int main(int argc, char **argv)
 			die("resolve: %s", kvf_last_error());
 		struct kvf_seg s = {pr, dr, 0, 0, size};
 		struct kvf_xfer_opts o = {.tag = "r", .tag_len = 1};
-		double limit = now_s() + 600;
+		double limit = tp_now_s() + 600;
 
 		/* Warm-up, then the bytes check on a fresh pattern. */
-		fill(pb, size, (uint64_t)r);
+		tp_pattern_fill(pb, size, (uint64_t)r);
 		kvf_submit(pre, KVF_WRITE, peer, &s, 1, &o, &x);
 		wait_ev(dec, KVF_EV_NOTIF, limit);
 		wait_ev(pre, KVF_EV_XFER_DONE, limit);
 		if (memcmp(pb, db_, size) != 0)
 			die("%d rails: the bytes that arrived differ", r);
 
-		long long before[MAX_RAILS];
-		for (int i = 0; i < r; i++)
-			before[i] = rail_bytes(&da, i);
-		double t0 = now_s();
+		long long before[MAX_RAILS], per[MAX_RAILS];
+		if (tp_ctl_rails(&da, before, MAX_RAILS) != r)
+			die("kvferryctl status does not list %d rails", r);
+		double t0 = tp_now_s();
 		int sent = 0, got = 0;
 		while (got < iters) {
 			while (sent < iters && sent - got < window) {
@@ -372,14 +252,16 @@ int main(int argc, char **argv)
 			wait_ev(dec, KVF_EV_NOTIF, limit);
 			got++;
 		}
-		double el = now_s() - t0;
+		double el = tp_now_s() - t0;
 		for (int i = 0; i < iters; i++)
 			wait_ev(pre, KVF_EV_XFER_DONE, limit);
 		double gbps = (double)size * iters / el / 1e9;
 		char share[128] = "";
-		long long tot = 0, per[MAX_RAILS];
+		long long tot = 0;
+		if (tp_ctl_rails(&da, per, MAX_RAILS) != r)
+			die("kvferryctl status does not list %d rails", r);
 		for (int i = 0; i < r; i++)
-			tot += per[i] = rail_bytes(&da, i) - before[i];
+			tot += per[i] -= before[i];
 		for (int i = 0; i < r; i++)
 			snprintf(share + strlen(share),
 			         sizeof share - strlen(share), "%s%.0f",

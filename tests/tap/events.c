@@ -11,6 +11,7 @@
 #include "tests/tap/clock.h"
 
 const struct tp_wait_opts tp_wait_quiet = {.say = TP_SAY_QUIET};
+const struct tp_wait_opts tp_wait_stderr = {.say = TP_SAY_STDERR};
 
 static const char *type_name(enum kvf_event_type t)
 {

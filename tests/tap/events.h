@@ -28,6 +28,9 @@ struct tp_wait_opts {
 /* Quiet: passes events over and times out without a word. */
 extern const struct tp_wait_opts tp_wait_quiet;
 
+/* For benchmarks, whose stdout is data: what is said goes to stderr. */
+extern const struct tp_wait_opts tp_wait_stderr;
+
 /*
  * Wait up to ms (at least one kvf_wait, however small ms) for the next
  * event of type on c; the events before it are taken and dropped. o may
