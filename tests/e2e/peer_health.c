@@ -6,6 +6,7 @@
 
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
@@ -31,7 +32,7 @@ int main(void)
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", "--heartbeat-ms", "300",
 	                            NULL};
-	struct kvf_connect_opts oa = {0}, ob = {0};
+	struct kvf_connect_opts ob = {0};
 	kvf_client *pre, *dec;
 	uint8_t *pb, *db;
 	kvf_region pr, dr;
@@ -44,12 +45,9 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) || kvf_connect("dec", &ob, &dec) ||
-	    kvf_alloc_host(pre, 1 << 20, NULL, (void **)&pb, &pr) ||
-	    kvf_alloc_host(dec, 1 << 20, NULL, (void **)&db, &dr) ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer))
+	tp_engine_open("pre", &a, NULL, 1 << 20, &pre, &pb, &pr);
+	tp_engine_open("dec", &b, NULL, 1 << 20, &dec, &db, &dr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer))
 		bail("setup: %s", kvf_last_error());
 	struct kvf_seg s = {pr, dr, 0, 0, 1 << 20};
 	struct kvf_xfer_opts o = {.tag = "t", .tag_len = 1, .timeout_ms = 1500};

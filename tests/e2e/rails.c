@@ -15,6 +15,7 @@
 
 #include "client/kvferry.h"
 #include "tests/tap/ctl.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
@@ -31,7 +32,6 @@ static void run(const char *prov)
 	const char *const args[] = {"--provider", prov, "--fabric-addr",
 	                            "127.0.0.1,127.0.0.1", NULL};
 	struct tp_daemon a, b;
-	struct kvf_connect_opts oa = {0}, ob = {0};
 	kvf_client *pre = NULL, *dec = NULL;
 	uint8_t *pbuf, *dbuf;
 	kvf_region pr, dr;
@@ -46,13 +46,8 @@ static void run(const char *prov)
 	                    NULL) != 0)
 		bail("sidecars with two rails did not start");
 	is_int(tp_ctl_rails(&a, NULL, 0), 2, "sidecar A lists two rails");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("prefill", &oa, &pre) || kvf_connect("decode", &ob, &dec))
-		bail("no connection: %s", kvf_last_error());
-	if (kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr))
-		bail("no regions: %s", kvf_last_error());
+	tp_engine_open("prefill", &a, NULL, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("decode", &b, NULL, REGION, &dec, &dbuf, &dr);
 	is_int(kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer), 0,
 	       "prefill resolves decode");
 	{
@@ -200,7 +195,6 @@ static void mixed(void)
 	const char *const two[] = {"--fabric-addr", "127.0.0.1,127.0.0.1",
 	                           NULL};
 	struct tp_daemon a, b;
-	struct kvf_connect_opts oa = {0}, ob = {0};
 	kvf_client *pre = NULL, *dec = NULL;
 	uint8_t *pbuf, *dbuf;
 	kvf_region pr, dr;
@@ -210,13 +204,8 @@ static void mixed(void)
 	if (tp_daemon_start(&a, "mix-a", two, NULL) != 0 ||
 	    tp_daemon_start(&b, "mix-b", NULL, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("prefill", &oa, &pre) || kvf_connect("decode", &ob, &dec))
-		bail("no connection: %s", kvf_last_error());
-	if (kvf_alloc_host(pre, 8u << 20, NULL, (void **)&pbuf, &pr) ||
-	    kvf_alloc_host(dec, 8u << 20, NULL, (void **)&dbuf, &dr))
-		bail("no regions: %s", kvf_last_error());
+	tp_engine_open("prefill", &a, NULL, 8u << 20, &pre, &pbuf, &pr);
+	tp_engine_open("decode", &b, NULL, 8u << 20, &dec, &dbuf, &dr);
 	is_int(kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer), 0,
 	       "two rails resolve a one-rail peer");
 	tp_pattern_fill(pbuf, 8u << 20, 21);

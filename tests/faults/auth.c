@@ -10,6 +10,7 @@
 
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
@@ -79,7 +80,6 @@ int main(void)
 {
 	struct tp_daemon a, b, c, d, bad;
 	const char *s1, *s1b, *s2, *world;
-	struct kvf_connect_opts oa = {0}, o = {0};
 	kvf_client *pre = NULL, *db = NULL, *dc = NULL, *dd = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *bbuf;
@@ -149,20 +149,10 @@ int main(void)
 		    tp_daemon_start(&d, "d", ad, NULL) != 0)
 			bail("sidecars did not start");
 	}
-	oa.socket_path = a.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) != 0 ||
-	    kvf_alloc_host(pre, 1 << 20, NULL, (void **)&pbuf, &pr) != 0)
-		bail("pre: %s", kvf_last_error());
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &db) != 0 ||
-	    kvf_alloc_host(db, 1 << 20, NULL, (void **)&bbuf, &br) != 0)
-		bail("dec on B: %s", kvf_last_error());
-	o.socket_path = c.engine_socket;
-	if (kvf_connect("dec", &o, &dc) != 0)
-		bail("dec on C: %s", kvf_last_error());
-	o.socket_path = d.engine_socket;
-	if (kvf_connect("dec", &o, &dd) != 0)
-		bail("dec on D: %s", kvf_last_error());
+	tp_engine_open("pre", &a, NULL, 1 << 20, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, 1 << 20, &db, &bbuf, &br);
+	tp_engine_open("dec", &c, NULL, 0, &dc, NULL, NULL);
+	tp_engine_open("dec", &d, NULL, 0, &dd, NULL, NULL);
 
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 3000, &peer), 0,
 	       "same secret: the handshake succeeds (%s)", kvf_last_error());

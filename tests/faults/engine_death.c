@@ -9,6 +9,7 @@
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/ctl.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
@@ -88,7 +89,6 @@ int main(void)
 {
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts oa = {0}, ob = {0};
 	kvf_client *dec = NULL, *pre = NULL;
 	struct kvf_event ev;
 	uint8_t *dbuf, *pbuf;
@@ -106,8 +106,6 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
 	if (pipe(fds) != 0 || pipe(gofd) != 0)
 		bail("pipe");
 	fflush(stdout);
@@ -123,14 +121,11 @@ int main(void)
 	atexit(reap_child);
 	close(fds[1]);
 	close(gofd[0]);
-	if (kvf_connect("dec", &ob, &dec) != 0 ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr) != 0)
-		bail("decode engine: %s", kvf_last_error());
+	tp_engine_open("dec", &b, NULL, REGION, &dec, &dbuf, &dr);
 	if (dr != 1)
 		bail("decode region is %u, the child assumes 1", dr);
-	if (kvf_connect("survivor", &oa, &pre) != 0 ||
-	    kvf_alloc_host(pre, 1 << 20, NULL, (void **)&pbuf, &pr) != 0 ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
+	tp_engine_open("survivor", &a, NULL, 1 << 20, &pre, &pbuf, &pr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
 		bail("surviving engine: %s", kvf_last_error());
 
 	if (write(gofd[1], "g", 1) != 1)

@@ -5,6 +5,7 @@
 
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
@@ -18,7 +19,6 @@ int main(void)
 {
 	struct tp_daemon a, b, c;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts o = {0};
 	kvf_client *pre = NULL, *db = NULL, *dc = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *cbuf, *bbuf;
@@ -32,18 +32,9 @@ int main(void)
 	    tp_daemon_start(&b, "b", args, NULL) != 0 ||
 	    tp_daemon_start(&c, "c", args, NULL) != 0)
 		bail("sidecars did not start");
-	o.socket_path = a.engine_socket;
-	if (kvf_connect("pre", &o, &pre) != 0 ||
-	    kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) != 0)
-		bail("pre: %s", kvf_last_error());
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &db) != 0 ||
-	    kvf_alloc_host(db, REGION, NULL, (void **)&bbuf, &br) != 0)
-		bail("dec on B: %s", kvf_last_error());
-	o.socket_path = c.engine_socket;
-	if (kvf_connect("dec", &o, &dc) != 0 ||
-	    kvf_alloc_host(dc, 1 << 20, NULL, (void **)&cbuf, &cr) != 0)
-		bail("dec on C: %s", kvf_last_error());
+	tp_engine_open("pre", &a, NULL, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, REGION, &db, &bbuf, &br);
+	tp_engine_open("dec", &c, NULL, 1 << 20, &dc, &cbuf, &cr);
 	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &pb) != 0 ||
 	    kvf_resolve_peer(pre, c.peer_url, "dec", 0, &pc) != 0)
 		bail("resolve: %s", kvf_last_error());
@@ -145,10 +136,7 @@ int main(void)
 		if (tp_daemon_start(&b, "b2", again, NULL) != 0)
 			bail("B did not restart");
 	}
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &db) != 0 ||
-	    kvf_alloc_host(db, REGION, NULL, (void **)&bbuf, &br) != 0)
-		bail("dec on B again: %s", kvf_last_error());
+	tp_engine_open("dec", &b, NULL, REGION, &db, &bbuf, &br);
 	kvf_peer pb2;
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 0, &pb2), 0,
 	       "a fresh resolve of the restarted peer works");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/netns.h"
 #include "tests/tap/pattern.h"
@@ -24,7 +25,6 @@ static long long tx_bytes(int link)
 
 int main(void)
 {
-	struct kvf_connect_opts o = {0};
 	kvf_client *pre = NULL, *dec = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *dbuf;
@@ -60,14 +60,8 @@ int main(void)
 		    tp_netns_daemon_start(&net, TP_NS_B, &b, "b", args_b))
 			bail("sidecars did not start in the namespaces");
 	}
-	o.socket_path = a.engine_socket;
-	if (kvf_connect("pre", &o, &pre) != 0 ||
-	    kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) != 0)
-		bail("pre: %s", kvf_last_error());
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &dec) != 0 ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr) != 0)
-		bail("dec: %s", kvf_last_error());
+	tp_engine_open("pre", &a, NULL, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, REGION, &dec, &dbuf, &dr);
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 3000, &peer), 0,
 	       "A resolves decode across the links (%s)", kvf_last_error());
 

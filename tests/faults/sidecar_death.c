@@ -5,6 +5,7 @@
 
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
@@ -16,7 +17,7 @@ int main(void)
 {
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts oa = {.timeout_ms = 2000}, ob = {0};
+	struct kvf_connect_opts oa = {.timeout_ms = 2000};
 	kvf_client *pre = NULL, *dec = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *dbuf;
@@ -30,13 +31,9 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) != 0 ||
-	    kvf_connect("dec", &ob, &dec) != 0 ||
-	    kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) != 0 ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr) != 0 ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
+	tp_engine_open("pre", &a, &oa, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, REGION, &dec, &dbuf, &dr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
 		bail("set-up: %s", kvf_last_error());
 
 	/* A large push in flight, then the sidecar dies under it. */
@@ -90,6 +87,7 @@ int main(void)
 		       "a sidecar restarts on the same socket");
 		a = a2;
 	}
+	oa.socket_path = a.engine_socket;
 	is_int(kvf_connect("pre", &oa, &pre), 0,
 	       "the engine connects again under the same name (%s)",
 	       kvf_last_error());

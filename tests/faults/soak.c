@@ -7,6 +7,7 @@
 
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
 #include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
@@ -263,10 +264,7 @@ static void drain(long limit_ms)
 
 static void connect_dec(void)
 {
-	struct kvf_connect_opts o = {.socket_path = b.engine_socket};
-	if (kvf_connect("dec", &o, &dec) != 0 ||
-	    kvf_alloc_host(dec, DEC_BYTES, NULL, (void **)&dbuf, &dr) != 0)
-		bail("decode engine: %s", kvf_last_error());
+	tp_engine_open("dec", &b, NULL, DEC_BYTES, &dec, &dbuf, &dr);
 }
 
 struct sample {
@@ -315,13 +313,11 @@ int main(void)
 		bail("sidecars did not start");
 	connect_dec();
 	for (int e = 0; e < ENGINES; e++) {
-		struct kvf_connect_opts o = {.socket_path = a.engine_socket};
 		char name[16];
 		snprintf(name, sizeof name, "pre%d", e);
-		if (kvf_connect(name, &o, &eng[e].c) != 0 ||
-		    kvf_alloc_host(eng[e].c, WINDOW * SLOT, NULL,
-		                   (void **)&eng[e].buf, &eng[e].r) != 0 ||
-		    kvf_resolve_peer(eng[e].c, b.peer_url, "dec", 0,
+		tp_engine_open(name, &a, NULL, WINDOW * SLOT, &eng[e].c,
+		               &eng[e].buf, &eng[e].r);
+		if (kvf_resolve_peer(eng[e].c, b.peer_url, "dec", 0,
 		                     &eng[e].peer) != 0)
 			bail("engine %s: %s", name, kvf_last_error());
 	}
