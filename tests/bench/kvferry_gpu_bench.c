@@ -49,23 +49,13 @@ static const struct model models[] = {
 		}                                                            \
 	} while (0)
 
-/* 0 when the next event of type came within 60 s (a completion: with
- * status 0), else its status or -1; what went wrong is said on stderr. */
-static int wait_type(kvf_client *c, enum kvf_event_type type)
-{
-	struct kvf_event ev;
-
-	if (!tp_wait_event(c, type, 60000, &ev, &tp_wait_stderr))
-		return -1;
-	return type == KVF_EV_XFER_DONE ? ev.status : 0;
-}
-
 /* Push every block src -> dst, return the best GB/s over iters. */
 static double push(kvf_client *src, kvf_client *dst, kvf_peer peer,
                    kvf_region lr, kvf_region rr, uint32_t blocks,
                    uint64_t bytes, int iters)
 {
 	uint32_t *ids = malloc(blocks * sizeof *ids);
+	struct kvf_event ev;
 	double best = 0;
 	for (uint32_t i = 0; i < blocks; i++)
 		ids[i] = i;
@@ -75,13 +65,15 @@ static double push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 		double t0 = tp_now_s();
 		if (kvf_submit_blocks(src, KVF_WRITE, peer, lr, rr, ids, ids,
 		                      blocks, &o, NULL) != 0 ||
-		    wait_type(dst, KVF_EV_NOTIF) != 0) {
+		    !tp_wait_event(dst, KVF_EV_NOTIF, 60000, &ev,
+		                   &tp_wait_stderr)) {
 			fprintf(stderr, "push failed: %s\n", kvf_last_error());
 			free(ids);
 			return 0;
 		}
 		double gbs = (double)bytes / (tp_now_s() - t0) / 1e9;
-		if (wait_type(src, KVF_EV_XFER_DONE) != 0)
+		if (!tp_wait_event(src, KVF_EV_XFER_DONE, 60000, &ev,
+		                   &tp_wait_stderr) || ev.status != 0)
 			fprintf(stderr, "completion not ok\n");
 		if (it > 0 && gbs > best) /* the first is warm-up */
 			best = gbs;

@@ -61,17 +61,6 @@ static void fig_add(struct fig *f, double gbs)
 	f->n++;
 }
 
-/* 0 when the next event of type came within 60 s (a completion: with
- * status 0), else its status or -1; what went wrong is said on stderr. */
-static int wait_type(kvf_client *c, enum kvf_event_type type)
-{
-	struct kvf_event ev;
-
-	if (!tp_wait_event(c, type, 60000, &ev, &tp_wait_stderr))
-		return -1;
-	return type == KVF_EV_XFER_DONE ? ev.status : 0;
-}
-
 /* Push every block src -> dst (dst block dst_ids[i] gets src block i);
  * time from submission to the target's notification. */
 static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
@@ -79,6 +68,8 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
                 const uint32_t *dst_ids, uint32_t blocks, uint64_t bytes,
                 int iters, struct fig *f)
 {
+	struct kvf_event ev;
+
 	for (int it = 0; it <= iters; it++) {
 		struct kvf_xfer_opts o = {.tag = "b", .tag_len = 1,
 		                          .timeout_ms = 60000};
@@ -88,10 +79,12 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 			fprintf(stderr, "submit: %s\n", kvf_last_error());
 			return -1;
 		}
-		if (wait_type(dst, KVF_EV_NOTIF) != 0)
+		if (!tp_wait_event(dst, KVF_EV_NOTIF, 60000, &ev,
+		                   &tp_wait_stderr))
 			return -1;
 		double dt = tp_now_s() - t0;
-		if (wait_type(src, KVF_EV_XFER_DONE) != 0) {
+		if (!tp_wait_event(src, KVF_EV_XFER_DONE, 60000, &ev,
+		                   &tp_wait_stderr) || ev.status != 0) {
 			fprintf(stderr, "completion not ok\n");
 			return -1;
 		}
