@@ -273,32 +273,19 @@ out:
 	return status;
 }
 
-/* Reap pid within ms (SIGKILL after); its exit status, or -1. */
+/* Reap pid within ms (SIGKILL after); its exit status, or -1 (said on
+ * stderr) when it had to be killed or a signal ended it. */
 static int reap(pid_t pid, int ms, const char *who)
 {
-	double end = kv_now() + ms / 1000.0;
-	int st;
+	int code = tp_reap(pid, ms);
 
-	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return -1;
-		if (kv_now() > end) {
-			fprintf(stderr, "%s: %s did not finish in %d ms; killed\n",
-			        prog, who, ms);
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(5000);
-	}
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	fprintf(stderr, "%s: %s died of signal %d\n", prog, who,
-	        WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-	return -1;
+	if (code < 0)
+		fprintf(stderr, "%s: %s did not finish in %d ms; killed\n",
+		        prog, who, ms);
+	else if (code > 128)
+		fprintf(stderr, "%s: %s died of signal %d\n", prog, who,
+		        code - 128);
+	return code > 128 ? -1 : code;
 }
 
 static void show_log(const struct tp_daemon *d, const char *name)

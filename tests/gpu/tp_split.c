@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
@@ -160,22 +159,6 @@ static pid_t spawn_rank(int r, const struct tp_daemon *a,
 	return pid;
 }
 
-/* Reap pid within ms, else kill it. Returns its exit code or -1. */
-static int reap(pid_t pid, int ms)
-{
-	int st = 0;
-	long t0 = tp_now_ms();
-	while (tp_now_ms() - t0 < ms) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(20000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
 static char *ctl_peers(const struct tp_daemon *d)
 {
 	struct tp_run r;
@@ -259,7 +242,7 @@ static void run_mode(const char *mode, const struct tp_daemon *a,
 		is_int(seen[r], 1, "%s: one notification from prefill-%d with "
 		       "its tag", mode, r);
 	for (int r = 0; r < 2; r++) {
-		int code = reap(pid[r], 30000);
+		int code = tp_reap(pid[r], 30000);
 		char *line = tp_read_file(out[r]);
 		if (line)
 			line[strcspn(line, "\n")] = 0;

@@ -269,6 +269,28 @@ void tp_run_free(struct tp_run *r)
 	r->out = r->err = NULL;
 }
 
+int tp_reap(pid_t pid, int timeout_ms)
+{
+	long t0 = tp_now_ms(), nap = 1;
+	int st = 0;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			return decode_status(st);
+		if (w < 0 && errno != EINTR)
+			return -1;
+		if (tp_now_ms() - t0 > timeout_ms)
+			break;
+		tp_sleep_ms(nap);
+		if (nap < 20)
+			nap *= 2;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
 int tp_sh(enum tp_say say, const char *fmt, ...)
 {
 	char cmd[1024];

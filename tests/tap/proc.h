@@ -103,6 +103,13 @@ int tp_run(struct tp_run *r, int timeout_ms, const char *const *env,
 void tp_run_free(struct tp_run *r);
 
 /*
+ * Wait up to timeout_ms for the child pid to exit, then SIGKILL it. Returns
+ * its exit code (128 + signal when a signal ended it), or -1 when it had
+ * to be killed or could not be waited for.
+ */
+int tp_reap(pid_t pid, int timeout_ms);
+
+/*
  * Run a command line (printf format) with /bin/sh -c, bounded to 10 s.
  * Returns 0 when it exited 0, else its exit status (128 + signal, or -1
  * when it could not start); a failure is said to say with its stderr.

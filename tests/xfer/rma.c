@@ -4,6 +4,7 @@
 #include "client/kvferry.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 #include "xfer/fabric.h"
 
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define BUF_LEN ((size_t)4 << 20) + 123
@@ -269,7 +269,7 @@ static void run(const char *prov)
 	struct report rep = { 0 };
 	struct hello them;
 	uint64_t peer = 0;
-	int sv[2], rc, status;
+	int sv[2], rc;
 	char msg[512];
 	pid_t pid;
 
@@ -415,14 +415,7 @@ out:
 	xfer_mr_close(mr);
 	xfer_fabric_close(f);
 	close(sv[0]);
-	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (waitpid(pid, &status, WNOHANG) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "%s: target exited cleanly", prov);
+	ok(tp_reap(pid, 5000) == 0, "%s: target exited cleanly", prov);
 }
 
 int main(void)
