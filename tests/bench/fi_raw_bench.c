@@ -40,6 +40,11 @@
 #include <rdma/fi_rma.h>
 
 #include "tests/tap/clock.h"
+#include "tests/tap/proc.h"
+
+/* The two processes exchange addresses at the start and a byte at the
+ * end, each a moment's work for the other side. */
+#define SOCK_MS 120000
 
 #define CHECK(call)                                                          \
 	do {                                                                 \
@@ -89,21 +94,14 @@ struct hello {
 	uint64_t key, base;
 };
 
+/* All n bytes to or from the other process (a read within SOCK_MS), or
+ * exit: the run cannot go on without them. */
 static void xfer_all(int fd, void *p, size_t n, bool wr)
 {
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = wr ? write(fd, b, n) : read(fd, b, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fprintf(stderr, "fi_raw_bench: socketpair closed\n");
-			exit(2);
-		}
-		b += r;
-		n -= (size_t)r;
+	if (wr ? tp_write_full(fd, p, n) : tp_read_full(fd, p, n, SOCK_MS)) {
+		fprintf(stderr, "fi_raw_bench: the socketpair closed or the "
+		        "other side was silent for %d s\n", SOCK_MS / 1000);
+		exit(2);
 	}
 }
 

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,47 +50,6 @@ struct decode_hello {
 	uint32_t num_blocks;
 	uint32_t nblocks;
 };
-
-/* Read exactly n bytes from fd within ms; 0 or -1. */
-static int read_full(int fd, void *p, size_t n, int ms)
-{
-	uint8_t *b = p;
-	double end = kv_now() + ms / 1000.0;
-
-	while (n) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int left = (int)((end - kv_now()) * 1000);
-		if (left <= 0 || poll(&pf, 1, left) <= 0) {
-			if (left > 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		ssize_t r = read(fd, b, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = write(fd, b, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
 
 #define FAIL(...)                                                      \
 	do {                                                           \
@@ -133,8 +91,8 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 		blocks[i] = kv_decode_block(num, i);
 	h.num_blocks = num;
 	h.nblocks = nblocks;
-	if (write_full(to_pre, &h, sizeof h) != 0 ||
-	    write_full(to_pre, blocks, nblocks * sizeof *blocks) != 0)
+	if (tp_write_full(to_pre, &h, sizeof h) != 0 ||
+	    tp_write_full(to_pre, blocks, nblocks * sizeof *blocks) != 0)
 		FAIL("decode: cannot reach prefill over the pipe");
 
 	if (!tp_wait_event(c, KVF_EV_NOTIF, WAIT_MS, &ev, &decode_wait))
@@ -145,7 +103,7 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 		FAIL("decode: notification with tag '%.*s' from '%s', want "
 		     "'req-42' from 'prefill'",
 		     (int)ev.tag_len, (const char *)ev.tag, ev.peer_engine);
-	if (read_full(from_pre, &t_submit, sizeof t_submit, 10000) != 0)
+	if (tp_read_full(from_pre, &t_submit, sizeof t_submit, 10000) != 0)
 		FAIL("decode: prefill never said when it submitted");
 
 	/* Every byte of every layer of every block. */
@@ -230,14 +188,15 @@ static int prefill_main(const char *sock, const char *decode_url,
 		for (uint32_t l = 0; l < KV_LAYERS; l++)
 			kv_fill_piece(kv_piece(buf, nblocks, l, i), SEED, l, i);
 
-	if (read_full(from_dec, &h, sizeof h, 30000) != 0 ||
+	if (tp_read_full(from_dec, &h, sizeof h, 30000) != 0 ||
 	    h.nblocks != nblocks)
 		FAIL("prefill: decode did not send its blocks");
 	local = malloc(nblocks * sizeof *local);
 	remote = malloc(nblocks * sizeof *remote);
 	if (!local || !remote)
 		FAIL("prefill: out of memory");
-	if (read_full(from_dec, remote, nblocks * sizeof *remote, 10000) != 0)
+	if (tp_read_full(from_dec, remote, nblocks * sizeof *remote,
+	                 10000) != 0)
 		FAIL("prefill: decode's block list was cut short");
 	for (uint32_t i = 0; i < nblocks; i++)
 		local[i] = i;
@@ -252,7 +211,7 @@ static int prefill_main(const char *sock, const char *decode_url,
 	if (rc != 0)
 		FAIL("prefill: kvf_submit_blocks(%u blocks) failed: %s (%d): %s",
 		     nblocks, kvf_strerror(rc), rc, kvf_last_error());
-	if (write_full(to_dec, &t0, sizeof t0) != 0)
+	if (tp_write_full(to_dec, &t0, sizeof t0) != 0)
 		FAIL("prefill: cannot reach decode over the pipe");
 	if (!tp_wait_event(c, KVF_EV_XFER_DONE, WAIT_MS, &ev, &prefill_wait))
 		goto out;

@@ -17,8 +17,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +269,50 @@ void tp_run_free(struct tp_run *r)
 	free(r->out);
 	free(r->err);
 	r->out = r->err = NULL;
+}
+
+int tp_read_full(int fd, void *p, size_t n, int timeout_ms)
+{
+	long end = tp_now_ms() + timeout_ms;
+	uint8_t *b = p;
+
+	while (n) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		long left = end - tp_now_ms();
+		int rc;
+
+		if (left <= 0)
+			return -1;
+		rc = poll(&pf, 1, (int)left);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return -1;
+		ssize_t r = read(fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int tp_write_full(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = write(fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
 }
 
 int tp_reap(pid_t pid, int timeout_ms)

@@ -11,6 +11,7 @@
 #define KVF_TAP_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "tests/tap/tap.h"
@@ -101,6 +102,17 @@ struct tp_run {
 int tp_run(struct tp_run *r, int timeout_ms, const char *const *env,
            const char *const *argv);
 void tp_run_free(struct tp_run *r);
+
+/*
+ * Read exactly n bytes from fd (a pipe or socket to another process of the
+ * test) into p, all of them within timeout_ms. Returns 0, or -1 on end of
+ * file, an error or the timeout.
+ */
+int tp_read_full(int fd, void *p, size_t n, int timeout_ms);
+
+/* Write all n bytes of p to fd. Returns 0, or -1 on an error (a closed
+ * peer: callers ignore SIGPIPE or let it end them). */
+int tp_write_full(int fd, const void *p, size_t n);
 
 /*
  * Wait up to timeout_ms for the child pid to exit, then SIGKILL it. Returns

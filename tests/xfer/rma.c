@@ -39,23 +39,6 @@ struct report {
 	int errors;
 };
 
-static int xfull(int fd, void *p, size_t n, bool wr)
-{
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = wr ? write(fd, b, n) : read(fd, b, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Wait up to ms for one completion: spin briefly, then block on the wait
  * fd (bounded) or sleep a little. 1 when *c was filled, 0 on timeout. */
 static int next_comp(struct xfer_fabric *f, struct xfer_comp *c, int ms)
@@ -125,8 +108,8 @@ static int open_side(const char *prov, int sock, struct xfer_fabric **f,
 	memcpy(me.addr, xfer_fabric_info(*f)->addr, me.addr_len);
 	me.key = xfer_mr_key(*mr);
 	me.base = xfer_mr_remote_base(*mr);
-	if (xfull(sock, &me, sizeof(me), true) ||
-	    xfull(sock, &them, sizeof(them), false))
+	if (tp_write_full(sock, &me, sizeof(me)) ||
+	    tp_read_full(sock, &them, sizeof(them), WAIT_MS))
 		return KVF_ESYSTEM;
 	*them_out = them;
 	rc = xfer_fabric_av_insert(*f, them.addr, them.addr_len, peer);
@@ -178,7 +161,7 @@ static void child(const char *prov, int sock)
 			break;
 		}
 	}
-	xfull(sock, &rep, sizeof(rep), true);
+	tp_write_full(sock, &rep, sizeof(rep));
 	xfer_mr_close(mr);
 	xfer_fabric_close(f);
 	_exit(0);
@@ -407,7 +390,7 @@ static void run(const char *prov)
 	}
 out:
 	(void)!write(sv[0], "B", 1);
-	rc = xfull(sv[0], &rep, sizeof(rep), false);
+	rc = tp_read_full(sv[0], &rep, sizeof(rep), CHILD_MS + WAIT_MS);
 	ok(rc == 0 && rep.opened, "%s: target opened and reported", prov);
 	ok(rep.write_ok, "%s: target saw every written byte (first bad %lld)",
 	   prov, rep.first_bad);
