@@ -92,8 +92,11 @@ int tp_netns_open(struct tp_netns *n, const char *tag, int nlinks, int net,
 	}
 	for (int l = 0; l < nlinks; l++) {
 		for (int s = 0; s < 2; s++) {
-			snprintf(n->dev[l][s], sizeof(n->dev[l][s]), "%s%c%d_%d",
-			         tag, s ? 'b' : 'a', pid % 100000, l);
+			/* At most 3 + 1 + 5 + 1 + 1 characters: within
+			 * IFNAMSIZ (l < TP_NETNS_LINKS <= 10). */
+			snprintf(n->dev[l][s], sizeof(n->dev[l][s]), "%s%c%u_%u",
+			         tag, s ? 'b' : 'a', (unsigned)pid % 100000u,
+			         (unsigned)l % 10u);
 			snprintf(n->addr[l][s], sizeof(n->addr[l][s]),
 			         "10.%d.%d.%d", net + l, pid % 250, 1 + s);
 		}
