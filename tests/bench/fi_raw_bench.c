@@ -94,11 +94,12 @@ struct hello {
 	uint64_t key, base;
 };
 
-/* All n bytes to or from the other process (a read within SOCK_MS), or
+/* All n bytes to or from the other process within SOCK_MS, or
  * exit: the run cannot go on without them. */
 static void xfer_all(int fd, void *p, size_t n, bool wr)
 {
-	if (wr ? tp_write_full(fd, p, n) : tp_read_full(fd, p, n, SOCK_MS)) {
+	if (wr ? tp_write_full(fd, p, n, SOCK_MS)
+	       : tp_read_full(fd, p, n, SOCK_MS)) {
 		fprintf(stderr, "fi_raw_bench: the socketpair closed or the "
 		        "other side was silent for %d s\n", SOCK_MS / 1000);
 		exit(2);

@@ -91,8 +91,9 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 		blocks[i] = kv_decode_block(num, i);
 	h.num_blocks = num;
 	h.nblocks = nblocks;
-	if (tp_write_full(to_pre, &h, sizeof h) != 0 ||
-	    tp_write_full(to_pre, blocks, nblocks * sizeof *blocks) != 0)
+	if (tp_write_full(to_pre, &h, sizeof h, 10000) != 0 ||
+	    tp_write_full(to_pre, blocks, nblocks * sizeof *blocks,
+	                  10000) != 0)
 		FAIL("decode: cannot reach prefill over the pipe");
 
 	if (!tp_wait_event(c, KVF_EV_NOTIF, WAIT_MS, &ev, &decode_wait))
@@ -211,7 +212,7 @@ static int prefill_main(const char *sock, const char *decode_url,
 	if (rc != 0)
 		FAIL("prefill: kvf_submit_blocks(%u blocks) failed: %s (%d): %s",
 		     nblocks, kvf_strerror(rc), rc, kvf_last_error());
-	if (tp_write_full(to_dec, &t0, sizeof t0) != 0)
+	if (tp_write_full(to_dec, &t0, sizeof t0, 10000) != 0)
 		FAIL("prefill: cannot reach decode over the pipe");
 	if (!tp_wait_event(c, KVF_EV_XFER_DONE, WAIT_MS, &ev, &prefill_wait))
 		goto out;

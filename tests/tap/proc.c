@@ -271,48 +271,42 @@ void tp_run_free(struct tp_run *r)
 	r->out = r->err = NULL;
 }
 
-int tp_read_full(int fd, void *p, size_t n, int timeout_ms)
+/* All n bytes into in (from fd) or out of out (to fd) within timeout_ms:
+ * poll for data or room, then as much as the kernel takes. */
+static int full_io(int fd, uint8_t *in, const uint8_t *out, size_t n,
+                   int timeout_ms)
 {
 	long end = tp_now_ms() + timeout_ms;
-	uint8_t *b = p;
+	size_t done = 0;
 
-	while (n) {
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
+	while (done < n) {
+		struct pollfd pf = { .fd = fd, .events = in ? POLLIN : POLLOUT };
 		long left = end - tp_now_ms();
-		int rc;
+		ssize_t r;
 
 		if (left <= 0)
 			return -1;
-		rc = poll(&pf, 1, (int)left);
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc <= 0)
-			return -1;
-		ssize_t r = read(fd, b, n);
+		r = poll(&pf, 1, (int)left);
+		if (r > 0)
+			r = in ? read(fd, in + done, n - done)
+			       : write(fd, out + done, n - done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return -1;
-		b += r;
-		n -= (size_t)r;
+		done += (size_t)r;
 	}
 	return 0;
 }
 
-int tp_write_full(int fd, const void *p, size_t n)
+int tp_read_full(int fd, void *p, size_t n, int timeout_ms)
 {
-	const uint8_t *b = p;
+	return full_io(fd, p, NULL, n, timeout_ms);
+}
 
-	while (n) {
-		ssize_t r = write(fd, b, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
+int tp_write_full(int fd, const void *p, size_t n, int timeout_ms)
+{
+	return full_io(fd, NULL, p, n, timeout_ms);
 }
 
 int tp_reap(pid_t pid, int timeout_ms)

@@ -110,9 +110,10 @@ void tp_run_free(struct tp_run *r);
  */
 int tp_read_full(int fd, void *p, size_t n, int timeout_ms);
 
-/* Write all n bytes of p to fd. Returns 0, or -1 on an error (a closed
- * peer: callers ignore SIGPIPE or let it end them). */
-int tp_write_full(int fd, const void *p, size_t n);
+/* Write all n bytes of p to fd within timeout_ms. Returns 0, or -1 on an
+ * error (a closed peer: callers ignore SIGPIPE or let it end them) or the
+ * timeout. */
+int tp_write_full(int fd, const void *p, size_t n, int timeout_ms);
 
 /*
  * Wait up to timeout_ms for the child pid to exit, then SIGKILL it. Returns

@@ -108,7 +108,7 @@ static int open_side(const char *prov, int sock, struct xfer_fabric **f,
 	memcpy(me.addr, xfer_fabric_info(*f)->addr, me.addr_len);
 	me.key = xfer_mr_key(*mr);
 	me.base = xfer_mr_remote_base(*mr);
-	if (tp_write_full(sock, &me, sizeof(me)) ||
+	if (tp_write_full(sock, &me, sizeof(me), WAIT_MS) ||
 	    tp_read_full(sock, &them, sizeof(them), WAIT_MS))
 		return KVF_ESYSTEM;
 	*them_out = them;
@@ -161,7 +161,7 @@ static void child(const char *prov, int sock)
 			break;
 		}
 	}
-	tp_write_full(sock, &rep, sizeof(rep));
+	tp_write_full(sock, &rep, sizeof(rep), WAIT_MS);
 	xfer_mr_close(mr);
 	xfer_fabric_close(f);
 	_exit(0);
