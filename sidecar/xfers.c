@@ -176,9 +176,11 @@ void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t)
 		        (unsigned long long)t->xfer_id, t->sess->name, t->peer_id,
 		        kvf_strerror(t->status), t->msg);
 	}
+	/* Counted out before the engine hears of it, so that what it reads
+	 * from kvferryctl or /metrics next never still shows it in flight. */
+	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
 	report(t->sess, t->xfer_id, t->status,
 	       t->status ? 0 : t->plan.bytes, t->status ? t->msg : NULL);
-	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
 }
 
 /*
