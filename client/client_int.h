@@ -14,6 +14,7 @@
 #include "ipc/doorbell.h"
 #include "ipc/ring.h"
 #include "ipc/shm.h"
+#include "ipc/spin.h"
 #include "proto/engine.pb-c.h"
 
 struct client_region {
@@ -41,6 +42,7 @@ struct kvf_client {
 
 	pthread_mutex_t comp_lock; /* consumers of the completion ring */
 	struct ipc_ring comp;
+	struct ipc_spin wait_spin; /* kvf_wait's spin before it sleeps */
 
 	pthread_mutex_t regions_lock;
 	struct client_region *regions;

@@ -258,11 +258,33 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Spin up to budget ns for the completion ring to fill or the sidecar to
+ * go. The clock is read every few pauses only; a pause takes 10 to 150
+ * cycles depending on the CPU.
+ */
+static void spin_wait(kvf_client *c, uint32_t budget)
+{
+	uint64_t t0 = ipc_now_ns();
+
+	for (;;) {
+		for (int i = 0; i < 16; i++) {
+			if (!ipc_ring_empty(&c->comp) || atomic_load(&c->dead))
+				return;
+			ipc_cpu_relax();
+		}
+		if (ipc_now_ns() - t0 >= budget)
+			return;
+	}
+}
+
 int kvf_wait(kvf_client *c, struct kvf_event *evs, int max, int timeout_ms,
              int *n)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	struct ipc_doorbell *bell;
+	uint64_t t0 = 0;
+	uint32_t budget = 0;
 	int rc;
 
 	if (!c || !evs || max <= 0 || !n)
@@ -272,15 +294,31 @@ int kvf_wait(kvf_client *c, struct kvf_event *evs, int max, int timeout_ms,
 		int64_t left;
 		uint32_t seq;
 
-		if ((rc = take(c, evs, max, n)) != 0 || *n > 0)
+		if ((rc = take(c, evs, max, n)) != 0 || *n > 0) {
+			/* Tell the spin policy how long this wait took. */
+			if (t0)
+				ipc_spin_end(&c->wait_spin, budget,
+				             rc == 0 ? ipc_now_ns() - t0
+				                     : IPC_SPIN_NONE);
 			return rc;
+		}
 		if (atomic_load(&c->dead))
 			return client_fail(KVF_ECLOSED, "sidecar connection lost");
-		/* Spin briefly: completions often follow within microseconds. */
-		for (int i = 0; i < 2000 && ipc_ring_empty(&c->comp); i++)
-			ipc_cpu_relax();
-		if (!ipc_ring_empty(&c->comp))
-			continue;
+		/* Spin first where waits taught that it pays (ipc/spin.h):
+		 * events often follow within microseconds, but a spin that
+		 * keeps the sidecar off the CPU only delays them. */
+		if (!t0 && timeout_ms != 0) {
+			t0 = ipc_now_ns();
+			budget = ipc_spin_begin(&c->wait_spin);
+			if (timeout_ms > 0 &&
+			    budget > (uint64_t)timeout_ms * 1000000u)
+				budget = (uint32_t)timeout_ms * 1000000u;
+			if (budget) {
+				spin_wait(c, budget);
+				if (!ipc_ring_empty(&c->comp))
+					continue;
+			}
+		}
 		left = deadline < 0 ? 1000 : deadline - now_ms();
 		if (left <= 0) {
 			*n = 0;

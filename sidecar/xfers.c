@@ -371,12 +371,28 @@ static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
 }
 
 /*
+ * On a provider that orders sends and reads after writes (FI_ORDER_SAW,
+ * see needs_fence), a WRITE's tail need not wait for its writes'
+ * completions: there they only say the bytes went into the connection
+ * (writes skip delivery-complete), the provider delivers the notification
+ * and serves the delivery check behind the writes anyway, and a write
+ * that fails to go out fails what is queued behind it. So the tail goes
+ * with the last write, which saves a completion round on the latency
+ * path of small transfers.
+ */
+static bool tail_early(struct sc_xfers *x, const struct sc_xfer *t)
+{
+	return t->op == KVF_WRITE && !t->gpu &&
+	       xfer_fabric_info(x->fab)->ordered_saw;
+}
+
+/*
  * Decide what a transfer needs next once its in-flight count moved: more
  * operations, then (all of them done) its tail, then the end.
  */
 void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 {
-	if (t->inflight)
+	if (t->inflight && !tail_early(x, t))
 		return;
 	if (t->status == 0 && t->next_post < t->plan.nops)
 		return; /* more to post */
@@ -821,6 +837,9 @@ static int post_some(struct sc_xfers *x)
 			t->next_post++;
 			t->inflight++;
 			posted++;
+			/* In flight: the tail is posted, nothing is freed. */
+			if (t->next_post == t->plan.nops && tail_early(x, t))
+				sc_xfer_advance(x, t);
 		}
 		if (!x->nfree)
 			break;

@@ -529,9 +529,9 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	f->mr_endpoint = (f->fi->domain_attr->mr_mode & FI_MR_ENDPOINT) != 0;
 	/* A provider that places a send after the writes posted before it
 	 * (FI_ORDER_SAW: tcp;ofi_rxm) needs no delivery-complete: our
-	 * notification is only posted after the writes completed, so it
-	 * cannot overtake their bytes. Without that order (shm, efa) every
-	 * write asks for delivery-complete. */
+	 * notification is posted behind the writes (with the last of them,
+	 * sidecar/xfers.c), so it cannot overtake their bytes. Without that
+	 * order (shm, efa) every write asks for delivery-complete. */
 	/* Messages always ask for delivery-complete where the provider has
 	 * it: a transfer's last message is then proof that it, and every
 	 * write ordered before it, reached the target. */
