@@ -382,8 +382,11 @@ static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
  */
 static bool tail_early(struct sc_xfers *x, const struct sc_xfer *t)
 {
+	/* Rail 0 only: another rail's writes are not ordered before a
+	 * notification on rail 0 (see post_rail_fences). */
 	return t->op == KVF_WRITE && !t->gpu &&
-	       xfer_fabric_info(x->fab)->ordered_saw;
+	       xfer_fabric_info(x->fab)->ordered_saw &&
+	       (t->rails_used & ~1u) == 0;
 }
 
 /*
