@@ -43,6 +43,7 @@ struct kvf_client {
 	pthread_mutex_t comp_lock; /* consumers of the completion ring */
 	struct ipc_ring comp;
 	struct ipc_spin wait_spin; /* kvf_wait's spin before it sleeps */
+	bool wait_adaptive;        /* learn whether to spin ("auto") */
 
 	pthread_mutex_t regions_lock;
 	struct client_region *regions;

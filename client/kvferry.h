@@ -121,7 +121,8 @@ struct kvf_connect_opts {
  * Connect to the local sidecar as engine_name (unique per sidecar,
  * at most 63 bytes). Blocks up to the timeout. On success *out owns the
  * connection; release it with kvf_close. KVF_EINVAL also when
- * $KVFERRY_WAIT_SPIN_US (see kvf_wait) is not a number in 0..10000.
+ * $KVFERRY_WAIT_SPIN_US (see kvf_wait) is not a number in 0..10000 or
+ * "auto".
  */
 KVF_API int kvf_connect(const char *engine_name,
                         const struct kvf_connect_opts *opts, kvf_client **out);
@@ -246,8 +247,8 @@ KVF_API int kvf_poll(kvf_client *c, struct kvf_event *evs, int max, int *n);
 /*
  * Take up to max events, waiting up to timeout_ms (-1: forever) for the
  * first one. *n is 0 on timeout. KVF_ECLOSED when the sidecar is gone.
- * Before it sleeps, a wait may spin up to $KVFERRY_WAIT_SPIN_US
- * microseconds (read by kvf_connect; default 50, 0: never), but only while
+ * Before it sleeps, a wait spins up to $KVFERRY_WAIT_SPIN_US microseconds
+ * (read by kvf_connect; default 50, 0: never). "auto" spins only while
  * earlier waits on this client showed that spinning shortens them: where
  * cores are short, a spinning engine delays the sidecars it waits for.
  */

@@ -33,7 +33,7 @@ static const char *or_dash(const char *s)
 static void print(const Kvf__Ctl__Reply *rep, int json, FILE *out)
 {
 	const Kvf__Ctl__StatusReply *s = rep->status;
-	struct ctl_json j;
+	struct ctl_json j, a, o;
 
 	if (json) {
 		ctl_json_begin(&j, out);
@@ -55,6 +55,18 @@ static void print(const Kvf__Ctl__Reply *rep, int json, FILE *out)
 		ctl_json_u64(&j, "xfers_total", s->xfers_total);
 		ctl_json_u64(&j, "xfers_failed", s->xfers_failed);
 		ctl_json_u64(&j, "bytes_total", s->bytes_total);
+		ctl_json_arr(&j, "rails", &a);
+		for (size_t i = 0; i < s->n_rails; i++) {
+			const Kvf__Ctl__RailStatus *r = s->rails[i];
+			ctl_json_obj(&a, NULL, &o);
+			ctl_json_u64(&o, "index", r->index);
+			ctl_json_str(&o, "domain", r->domain);
+			ctl_json_str(&o, "address", r->address);
+			ctl_json_str(&o, "nic", r->nic);
+			ctl_json_u64(&o, "bytes", r->bytes);
+			ctl_json_close_obj(&o);
+		}
+		ctl_json_close_arr(&a);
 		ctl_json_end(&j);
 		return;
 	}
@@ -88,6 +100,15 @@ static void print(const Kvf__Ctl__Reply *rep, int json, FILE *out)
 	    (unsigned long long)s->xfers_total,
 	    (unsigned long long)s->xfers_failed,
 	    (unsigned long long)s->bytes_total);
+	for (size_t i = 0; i < s->n_rails; i++) {
+		const Kvf__Ctl__RailStatus *r = s->rails[i];
+		char b[32];
+		fprintf(out, "rail %-2u              %s at %s, %s posted%s%s\n",
+		    r->index, or_dash(r->domain), or_dash(r->address),
+		    ctl_fmt_bytes(b, sizeof b, r->bytes),
+		    r->nic && r->nic[0] ? ", NIC " : "",
+		    r->nic && r->nic[0] ? r->nic : "");
+	}
 }
 
 const struct ctl_cmd ctl_cmd_status = {

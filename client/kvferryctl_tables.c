@@ -201,6 +201,7 @@ static void peers_print(const Kvf__Ctl__Reply *rep, int json, FILE *out)
 			ctl_json_u64(&o, "bytes", p->bytes);
 			ctl_json_u64(&o, "errors", p->errors);
 			ctl_json_u64(&o, "regions", p->regions);
+			ctl_json_u64(&o, "rails", p->rails);
 			ctl_json_u64(&o, "last_ok_ms_ago", p->last_ok_ms_ago);
 			ctl_json_close_obj(&o);
 		}
@@ -208,15 +209,16 @@ static void peers_print(const Kvf__Ctl__Reply *rep, int json, FILE *out)
 		ctl_json_end(&j);
 		return;
 	}
-	fprintf(out, "%4s %-16s %-28s %-12s %-14s %-9s %-9s %9s %10s %6s\n",
-	    "ID", "ENGINE", "URL", "SIDECAR", "PROVIDER", "PATH", "HEALTH",
-	    "RTT", "BYTES", "ERRORS");
+	fprintf(out, "%4s %-16s %-28s %-12s %-14s %-9s %5s %-9s %9s %10s "
+	    "%6s\n", "ID", "ENGINE", "URL", "SIDECAR", "PROVIDER", "PATH",
+	    "RAILS", "HEALTH", "RTT", "BYTES", "ERRORS");
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const Kvf__Ctl__PeerInfo *p = r->peers[i];
-		fprintf(out, "%4u %-16s %-28s %-12.12s %-14s %-9s %-9s %9s "
+		fprintf(out, "%4u %-16s %-28s %-12.12s %-14s %-9s %5u %-9s %9s "
 		    "%10s %6llu\n", p->id, or_dash(p->engine), or_dash(p->url),
 		    or_dash(p->sidecar_id), or_dash(p->provider),
-		    or_dash(p->path), p->healthy ? "healthy" : "unhealthy",
+		    or_dash(p->path), p->rails,
+		    p->healthy ? "healthy" : "unhealthy",
 		    p->rtt_ns ? ctl_fmt_us(b1, sizeof(b1),
 		                    (double)p->rtt_ns / 1e3) : "-",
 		    ctl_fmt_bytes(b2, sizeof(b2), p->bytes),

@@ -304,12 +304,14 @@ int kvf_wait(kvf_client *c, struct kvf_event *evs, int max, int timeout_ms,
 		}
 		if (atomic_load(&c->dead))
 			return client_fail(KVF_ECLOSED, "sidecar connection lost");
-		/* Spin first where waits taught that it pays (ipc/spin.h):
-		 * events often follow within microseconds, but a spin that
-		 * keeps the sidecar off the CPU only delays them. */
+		/* Spin first: events often follow within microseconds
+		 * ("auto": only where this client's waits taught that it
+		 * pays, ipc/spin.h). */
 		if (!t0 && timeout_ms != 0) {
 			t0 = ipc_now_ns();
-			budget = ipc_spin_begin(&c->wait_spin);
+			budget = c->wait_adaptive
+			                 ? ipc_spin_begin(&c->wait_spin)
+			                 : c->wait_spin.max_ns;
 			if (timeout_ms > 0 &&
 			    budget > (uint64_t)timeout_ms * 1000000u)
 				budget = (uint32_t)timeout_ms * 1000000u;

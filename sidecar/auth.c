@@ -347,6 +347,9 @@ static void mac_handshake(const struct sc_auth *a, const Kvf__Peer__Handshake *h
 	put_str(&m, h->engine_name);
 	put_u64(&m, h->nonce);
 	put_u64(&m, h->epoch);
+	put_u64(&m, h->n_rail_addrs);
+	for (size_t i = 0; i < h->n_rail_addrs; i++)
+		put_bytes(&m, h->rail_addrs[i].data, h->rail_addrs[i].len);
 	hmac_final(&m, out);
 }
 
@@ -369,6 +372,9 @@ static void mac_reply(const struct sc_auth *a, const Kvf__Peer__Handshake *h,
 	put_bytes(&m, hr->fabric_addr.data, hr->fabric_addr.len);
 	put_u64(&m, hr->engine_session_id);
 	put_u64(&m, hr->epoch);
+	put_u64(&m, hr->n_rail_addrs);
+	for (size_t i = 0; i < hr->n_rail_addrs; i++)
+		put_bytes(&m, hr->rail_addrs[i].data, hr->rail_addrs[i].len);
 	put_u64(&m, hr->n_regions);
 	for (size_t i = 0; i < hr->n_regions; i++) {
 		const Kvf__Peer__RegionDesc *r = hr->regions[i];
@@ -376,6 +382,9 @@ static void mac_reply(const struct sc_auth *a, const Kvf__Peer__Handshake *h,
 		put_u64(&m, r->length);
 		put_u64(&m, r->remote_addr);
 		put_u64(&m, r->key);
+		put_u64(&m, r->n_rail_keys);
+		for (size_t k = 0; k < r->n_rail_keys; k++)
+			put_u64(&m, r->rail_keys[k]);
 		put_u64(&m, r->mem_kind);
 		put_u64(&m, r->layout != NULL);
 		if (r->layout) {

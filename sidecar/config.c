@@ -215,13 +215,134 @@ static const char *set_provider(struct sc_config *c, const char *v,
 	return copy_str(c->provider, sizeof(c->provider), v, why, whylen);
 }
 
+/* A comma-separated list of at most 32 non-empty names; NULL or why. */
+static const char *check_list(const char *v, const char *what, char *why,
+                              size_t whylen)
+{
+	int n = 0;
+
+	for (const char *p = v; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0) {
+			snprintf(why, whylen, "an empty %s in the list", what);
+			return why;
+		}
+		if (++n > 32)
+			return "at most 32 rails";
+		p += len;
+		if (*p == ',' && *++p == '\0') {
+			snprintf(why, whylen, "an empty %s in the list", what);
+			return why;
+		}
+	}
+	return NULL;
+}
+
 static const char *set_fabric_addr(struct sc_config *c, const char *v,
                                    char *why, size_t whylen)
 {
 	if (strchr(v, '/') || strchr(v, ' '))
-		return "must be a host name or address, not a URL";
+		return "must be a host name or address (or a comma-separated "
+		       "list of them, one rail each), not a URL";
+	if (check_list(v, "address", why, whylen))
+		return why;
 	return copy_str(c->fabric_addr, sizeof(c->fabric_addr), v, why,
 	    whylen);
+}
+
+static const char *set_rails(struct sc_config *c, const char *v, char *why,
+                             size_t whylen)
+{
+	char *end;
+	unsigned long n;
+
+	if (v[0] >= '0' && v[0] <= '9') {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*end != '\0' || errno || n < 1 || n > 32)
+			return "must be a count in 1..32, all, or NIC (fabric "
+			       "domain) names separated by commas";
+	} else if (strchr(v, '/') || strchr(v, ' ')) {
+		return "must be a count in 1..32, all, or NIC (fabric domain) "
+		       "names separated by commas";
+	} else if (check_list(v, "NIC name", why, whylen)) {
+		return why;
+	}
+	return copy_str(c->rails, sizeof(c->rails), v, why, whylen);
+}
+
+/* Bytes with an optional K, M, G or T suffix (powers of 1024). */
+static const char *parse_bytes(const char *v, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	static const char bad[] = "must be a number of bytes, optionally "
+	                          "with a K, M, G or T suffix (powers of "
+	                          "1024), e.g. 200G";
+	unsigned long long n;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	if (v[0] < '0' || v[0] > '9')
+		return bad;
+	n = strtoull(v, &end, 10);
+	if (*end && (u = strchr(units, end[0] & ~0x20)) != NULL) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (end[0] == 'i' && end[1] == 'B')
+			end += 2;
+		else if (end[0] == 'B')
+			end++;
+	}
+	if (*end != '\0' || errno)
+		return bad;
+	if (shift && n > (UINT64_MAX >> shift))
+		return "too large";
+	*out = (uint64_t)n << shift;
+	return NULL;
+}
+
+static const char *set_stripe_min(struct sc_config *c, const char *v,
+                                  char *why, size_t whylen)
+{
+	(void)why;
+	(void)whylen;
+	return parse_bytes(v, &c->stripe_min);
+}
+
+static const char *set_stripe_chunk(struct sc_config *c, const char *v,
+                                    char *why, size_t whylen)
+{
+	uint64_t n = 0;
+	const char *r = parse_bytes(v, &n);
+
+	(void)why;
+	(void)whylen;
+	if (r)
+		return r;
+	if (n < 4096)
+		return "must be at least 4K";
+	c->stripe_chunk = n;
+	return NULL;
+}
+
+static const char *set_poll_spin(struct sc_config *c, const char *v,
+                                 char *why, size_t whylen)
+{
+	char *end;
+	unsigned long n;
+
+	(void)why;
+	(void)whylen;
+	errno = 0;
+	if (v[0] < '0' || v[0] > '9')
+		return "must be microseconds in 0..1000000";
+	n = strtoul(v, &end, 10);
+	if (*end != '\0' || errno || n > 1000000)
+		return "must be microseconds in 0..1000000";
+	c->poll_spin_us = (uint32_t)n;
+	return NULL;
 }
 
 static const char *set_log_level(struct sc_config *c, const char *v,
@@ -450,6 +571,24 @@ static const struct opt opts[SC_OPT_COUNT] = {
 	    "local address of the fabric endpoint (default: the host of "
 	    "--peer-url unless a wildcard)",
 	    set_fabric_addr },
+	{ SC_OPT_RAILS, "--rails", "KVFERRY_RAILS", "N|all|NIC,...", "",
+	    "rails by NIC: the first N fabric domains, all of them, or the "
+	    "named ones (default: one rail)",
+	    set_rails },
+	{ SC_OPT_STRIPE_MIN, "--stripe-min", "KVFERRY_STRIPE_MIN", "BYTES",
+	    "256K",
+	    "transfers this large are striped over the rails; smaller ones "
+	    "go whole to the least busy rail",
+	    set_stripe_min },
+	{ SC_OPT_STRIPE_CHUNK, "--stripe-chunk", "KVFERRY_STRIPE_CHUNK",
+	    "BYTES", "1M",
+	    "largest piece of a striped transfer on one rail",
+	    set_stripe_chunk },
+	{ SC_OPT_POLL_SPIN, "--poll-spin-us", "KVFERRY_POLL_SPIN_US", "US",
+	    "50",
+	    "how long an idle progress thread polls before it sleeps "
+	    "(latency against CPU)",
+	    set_poll_spin },
 	{ SC_OPT_LOG_LEVEL, "--log-level", "KVFERRY_LOG_LEVEL", "LEVEL",
 	    "info", "error, warn, info or debug", set_log_level },
 	{ SC_OPT_LOG_FORMAT, "--log-format", "KVFERRY_LOG_FORMAT", "FORMAT",

@@ -26,6 +26,10 @@ enum sc_opt {
 	SC_OPT_ADVERTISE_URL,
 	SC_OPT_PROVIDER,
 	SC_OPT_FABRIC_ADDR,
+	SC_OPT_RAILS,
+	SC_OPT_STRIPE_MIN,
+	SC_OPT_STRIPE_CHUNK,
+	SC_OPT_POLL_SPIN,
 	SC_OPT_LOG_LEVEL,
 	SC_OPT_LOG_FORMAT,
 	SC_OPT_XFER_TIMEOUT,
@@ -60,9 +64,22 @@ struct sc_config {
 	char advertise_url[SC_URL_MAX];
 	/* libfabric provider; "" = the first one able to serve us. */
 	char provider[64];
-	/* Local address of the fabric endpoint; "" = the host of peer_url
-	 * unless that is a wildcard, then the provider's default. */
-	char fabric_addr[128];
+	/* Local address of the fabric endpoint, or a comma-separated list
+	 * of them: one rail each; "" = the host of peer_url unless that is
+	 * a wildcard, then the provider's default. */
+	char fabric_addr[512];
+	/* Rails by NIC (fabric domain): "" = one; a count N (the first N
+	 * domains the provider offers), "all", or comma-separated domain
+	 * names. Excludes several --fabric-addr addresses. */
+	char rails[512];
+	/* Transfers of at least stripe_min bytes are cut into pieces of at
+	 * most stripe_chunk bytes spread over the rails; smaller ones go
+	 * whole to the least busy rail. */
+	uint64_t stripe_min;
+	uint64_t stripe_chunk;
+	/* How long an idle progress thread keeps polling before it sleeps
+	 * (microseconds): latency against CPU. */
+	uint32_t poll_spin_us;
 	enum sc_log_level log_level;
 	enum sc_log_format log_format;
 	uint32_t xfer_timeout_ms;

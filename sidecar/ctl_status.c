@@ -12,6 +12,7 @@
 #include "proto/version.h"
 #include "sidecar/ctl_server.h"
 #include "sidecar/daemon.h"
+#include "sidecar/xfers.h"
 #include "xfer/fabric.h"
 
 static int status(struct sc_daemon *d, const Kvf__Ctl__Request *req,
@@ -49,6 +50,20 @@ static int status(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 	s->xfers_total = atomic_load(&d->counters.xfers_total);
 	s->xfers_failed = atomic_load(&d->counters.xfers_failed);
 	s->bytes_total = atomic_load(&d->counters.bytes_total);
+	s->rails = calloc(d->nrails + 1, sizeof *s->rails);
+	for (uint32_t i = 0; s->rails && i < d->nrails; i++) {
+		const struct xfer_fabric_info *ri = xfer_fabric_info(d->rails[i]);
+		Kvf__Ctl__RailStatus *r = malloc(sizeof *r);
+		if (!r)
+			break;
+		kvf__ctl__rail_status__init(r);
+		r->index = i;
+		r->domain = sc_ctl_strdup(ri->domain);
+		r->address = sc_ctl_strdup(ri->addr_str);
+		r->nic = sc_ctl_strdup(ri->pci_path);
+		r->bytes = sc_xfers_rail_bytes(d, i);
+		s->rails[s->n_rails++] = r;
+	}
 	return 0;
 }
 

@@ -226,7 +226,7 @@ struct peer_row {
 	bool same_host;
 	bool any_cuda;
 	bool healthy;
-	uint32_t nregions;
+	uint32_t nregions, nrails;
 	uint64_t rtt_ns, bytes, errors, last_ok_ns;
 	char engine[KVF_MAX_NAME];
 	char url[256];
@@ -286,6 +286,7 @@ static int peers(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 				w->any_cuda = true;
 		w->healthy = atomic_load(&p->healthy) != 0;
 		w->nregions = p->nregions;
+		w->nrails = p->nrails ? p->nrails : 1;
 		w->rtt_ns = atomic_load(&p->rtt_ns);
 		w->bytes = atomic_load(&p->bytes);
 		w->errors = atomic_load(&p->errors);
@@ -322,6 +323,7 @@ static int peers(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 		pi->bytes = rows[i].bytes;
 		pi->errors = rows[i].errors;
 		pi->regions = rows[i].nregions;
+		pi->rails = rows[i].nrails;
 		pi->same_host = rows[i].same_host;
 		if (rows[i].last_ok_ns && now > rows[i].last_ok_ns)
 			pi->last_ok_ms_ago = (now - rows[i].last_ok_ns) /

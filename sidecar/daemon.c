@@ -276,14 +276,17 @@ static int set_group(const struct sc_daemon *d, const char *path, char *err,
 	return 0;
 }
 
-static int open_fabric(struct sc_daemon *d, char *err, size_t errlen)
+static int open_rail(struct sc_daemon *d, const char *node,
+                     const char *domain, char *err, size_t errlen)
 {
 	struct xfer_fabric_config fc = { 0 };
+	struct xfer_fabric **slot = &d->rails[d->nrails];
 	char why[512];
 	int rv;
 
 	fc.provider = d->cfg.provider;
-	fc.node = d->cfg.fabric_addr[0] ? d->cfg.fabric_addr : NULL;
+	fc.node = node;
+	fc.domain = domain;
 	/* GPUDirect (FI_HMEM with CUDA) is asked of providers that can have
 	 * it (efa, verbs). tcp has none, and shm grants FI_HMEM even in
 	 * builds without CUDA (Debian's), then fails to register; both stage
@@ -292,19 +295,112 @@ static int open_fabric(struct sc_daemon *d, char *err, size_t errlen)
 	                 strcmp(d->cfg.provider, "shm") == 0 ||
 	                 strcmp(d->cfg.provider, "sockets") == 0);
 	why[0] = '\0';
-	rv = xfer_fabric_open(&fc, &d->fabric, why, sizeof(why));
-	if (rv == 0)
+	rv = xfer_fabric_open(&fc, slot, why, sizeof(why));
+	if (rv != 0) {
+		*slot = NULL;
+		if (d->cfg.provider[0])
+			snprintf(err, errlen, "%s '%s': xfer_fabric_open() "
+			    "failed on rail %u: %s",
+			    sc_config_origin(&d->cfg, SC_OPT_PROVIDER),
+			    d->cfg.provider, d->nrails, why);
+		else
+			snprintf(err, errlen, "fabric (auto provider%s%s): "
+			    "xfer_fabric_open() failed on rail %u: %s",
+			    node ? ", address " : "", node ? node : "",
+			    d->nrails, why);
+		return rv;
+	}
+	if (d->nrails > 0 &&
+	    strcmp(xfer_fabric_info(*slot)->provider,
+	           xfer_fabric_info(d->rails[0])->provider) != 0) {
+		snprintf(err, errlen, "rail %u: provider %s differs from rail "
+		    "0's %s; every rail must use one provider (set %s)",
+		    d->nrails, xfer_fabric_info(*slot)->provider,
+		    xfer_fabric_info(d->rails[0])->provider,
+		    sc_config_origin(&d->cfg, SC_OPT_PROVIDER));
+		xfer_fabric_close(*slot);
+		*slot = NULL;
+		return KVF_ECONFIG;
+	}
+	d->nrails++;
+	return 0;
+}
+
+/* The NICs --rails names: a count, "all", or a list of domain names. */
+static int open_rails_by_domain(struct sc_daemon *d, char *err,
+                                size_t errlen)
+{
+	char names[SC_MAX_RAILS][64];
+	const char *spec = d->cfg.rails;
+	int n = 0, want;
+	int rv;
+
+	if ((spec[0] >= '0' && spec[0] <= '9') || strcmp(spec, "all") == 0) {
+		rv = xfer_fabric_domains(d->cfg.provider, names, SC_MAX_RAILS,
+		                         &n);
+		if (rv != 0 || n == 0) {
+			snprintf(err, errlen, "%s %s: no fabric domains found "
+			    "for provider '%s'",
+			    sc_config_origin(&d->cfg, SC_OPT_RAILS), spec,
+			    d->cfg.provider[0] ? d->cfg.provider : "(auto)");
+			return rv ? rv : KVF_ECONFIG;
+		}
+		want = strcmp(spec, "all") == 0 ? n : atoi(spec);
+		if (want > n) {
+			char list[SC_MAX_RAILS * 66] = "";
+			for (int i = 0; i < n; i++)
+				snprintf(list + strlen(list),
+				    sizeof list - strlen(list), "%s%s",
+				    i ? ", " : "", names[i]);
+			snprintf(err, errlen, "%s %s: the provider offers %d "
+			    "NIC%s (%s)",
+			    sc_config_origin(&d->cfg, SC_OPT_RAILS), spec, n,
+			    n == 1 ? "" : "s", list);
+			return KVF_ECONFIG;
+		}
+		for (int i = 0; i < want; i++)
+			if ((rv = open_rail(d, NULL, names[i], err, errlen)))
+				return rv;
 		return 0;
-	d->fabric = NULL;
-	if (d->cfg.provider[0])
-		snprintf(err, errlen, "%s '%s': xfer_fabric_open() failed: %s",
-		    sc_config_origin(&d->cfg, SC_OPT_PROVIDER),
-		    d->cfg.provider, why);
-	else
-		snprintf(err, errlen, "fabric (auto provider%s%s): "
-		    "xfer_fabric_open() failed: %s",
-		    fc.node ? ", address " : "", fc.node ? fc.node : "", why);
-	return rv;
+	}
+	for (const char *p = spec; *p;) {
+		size_t len = strcspn(p, ",");
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)len, p);
+		if ((rv = open_rail(d, NULL, name, err, errlen)))
+			return rv;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+static int open_fabric(struct sc_daemon *d, char *err, size_t errlen)
+{
+	const char *addrs = d->cfg.fabric_addr;
+	bool many_addrs = strchr(addrs, ',') != NULL;
+	int rv;
+
+	if (d->cfg.rails[0] && strcmp(d->cfg.rails, "1") != 0) {
+		if (many_addrs) {
+			snprintf(err, errlen, "%s and several addresses in %s: "
+			    "name the rails one way",
+			    sc_config_origin(&d->cfg, SC_OPT_RAILS),
+			    sc_config_origin(&d->cfg, SC_OPT_FABRIC_ADDR));
+			return KVF_ECONFIG;
+		}
+		return open_rails_by_domain(d, err, errlen);
+	}
+	if (!addrs[0])
+		return open_rail(d, NULL, NULL, err, errlen);
+	for (const char *p = addrs; *p;) {
+		size_t len = strcspn(p, ",");
+		char node[128];
+		snprintf(node, sizeof node, "%.*s", (int)len, p);
+		if ((rv = open_rail(d, node, NULL, err, errlen)))
+			return rv;
+		p += len + (p[len] == ',');
+	}
+	return 0;
 }
 
 int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
@@ -365,13 +461,19 @@ int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
 			goto fail;
 	}
 
-	if ((rv = open_fabric(d, err, errlen)))
-		goto fail;
 	d->opened |= UP_FABRIC;
-	fi = xfer_fabric_info(d->fabric);
-	sc_info("fabric: provider %s, fabric %s, domain %s, address %s%s",
-	    fi->provider, fi->fabric, fi->domain, fi->addr_str,
-	    fi->hmem_cuda ? ", CUDA memory" : "");
+	rv = open_fabric(d, err, errlen);
+	d->fabric = d->rails[0];
+	if (rv)
+		goto fail;
+	for (uint32_t i = 0; i < d->nrails; i++) {
+		fi = xfer_fabric_info(d->rails[i]);
+		sc_info("fabric: rail %u: provider %s, fabric %s, domain %s, "
+		    "address %s%s%s%s", i, fi->provider, fi->fabric,
+		    fi->domain, fi->addr_str,
+		    fi->hmem_cuda ? ", CUDA memory" : "",
+		    fi->pci_path[0] ? ", NIC at " : "", fi->pci_path);
+	}
 
 	/* The modules log their own reason; ours names the step. */
 	if ((rv = sc_xfers_start(d))) {
@@ -398,10 +500,11 @@ int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
 	if ((rv = sc_ctl_server_start(d, &d->ctl, err, errlen)))
 		goto fail;
 	sc_info("kvferryd ready: version %s, pid %d, id %s, engine socket "
-	    "%s, control %s, peers %s (advertised %s), provider %s",
-	    KVF_VERSION_STRING, (int)getpid(), d->sidecar_id,
+	    "%s, control %s, peers %s (advertised %s), provider %s, %u "
+	    "rail%s", KVF_VERSION_STRING, (int)getpid(), d->sidecar_id,
 	    d->cfg.engine_socket, d->cfg.control_url, d->cfg.peer_url,
-	    d->advertise_url, fi->provider);
+	    d->advertise_url, xfer_fabric_info(d->fabric)->provider,
+	    d->nrails, d->nrails == 1 ? "" : "s");
 	return 0;
 
 fail:
@@ -431,7 +534,11 @@ void sc_daemon_stop(struct sc_daemon *d)
 	if (d->opened & UP_ENGINE_SOCK)
 		nng_close(d->engine_sock);
 	if (d->opened & UP_FABRIC)
-		xfer_fabric_close(d->fabric);
+		for (uint32_t i = 0; i < d->nrails; i++) {
+			xfer_fabric_close(d->rails[i]);
+			d->rails[i] = NULL;
+		}
+	d->nrails = 0;
 	d->fabric = NULL;
 	/* nng may already have removed them on close; either way they go
 	 * before the locks, so a successor never finds our socket. */

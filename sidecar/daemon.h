@@ -15,6 +15,9 @@
 #include "sidecar/stats.h"
 
 struct xfer_fabric;
+
+/* Rails a sidecar can drive (rail masks are 32 bits). */
+#define SC_MAX_RAILS 32
 struct sc_engines;
 struct sc_peers;
 struct sc_xfers;
@@ -43,7 +46,12 @@ struct sc_daemon {
 	nng_socket peer_sock;   /* rep0, listening on cfg.peer_url */
 	nng_socket ctl_sock;    /* rep0, listening on cfg.control_url */
 
+	/* The rails: one endpoint per NIC (or per --fabric-addr address),
+	 * all of one provider; fabric is rails[0], which also carries the
+	 * notifications and the GPU staging traffic. */
 	struct xfer_fabric *fabric;
+	struct xfer_fabric *rails[SC_MAX_RAILS];
+	uint32_t nrails;
 
 	struct sc_engines *engines; /* sidecar/engines.c */
 	struct sc_peers *peers;     /* sidecar/peers.c */

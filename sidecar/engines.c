@@ -21,13 +21,16 @@
 #include "sidecar/auth.h"
 #include "sidecar/daemon.h"
 #include "sidecar/engine_watch.h"
+#include "sidecar/gpu_path.h"
 #include "sidecar/log.h"
 #include "sidecar/modules.h"
 #include "sidecar/peers.h"
 #include "sidecar/registry.h"
 #include "sidecar/rep_server.h"
 #include "sidecar/xfers.h"
+#include "xfer/cuda.h"
 #include "xfer/fabric.h"
+#include "xfer/topo.h"
 
 #define WORKERS 4
 #define MAX_SESSION_BYTES (256ull << 20)
@@ -221,6 +224,53 @@ static int layout_ok(const Kvf__KvLayout *l, uint64_t len, char *err,
 	return 1;
 }
 
+/*
+ * Register a region on every rail. GPU memory (GPUDirect) prefers the
+ * rails whose NICs sit nearest its GPU on the PCI tree; host memory, and
+ * rails of unknown position, use them all.
+ */
+static int register_on_rails(struct sc_daemon *d, struct sc_region *r,
+                             char *err, size_t errlen)
+{
+	const char *paths[SC_MAX_RAILS];
+	int rc;
+
+	for (uint32_t i = 0; i < d->nrails; i++) {
+		struct sc_region_rail *rr = &r->rail[i];
+		rc = xfer_mr_reg(d->rails[i], r->base, r->len, r->kind,
+		                 r->cuda_device, r->id, &rr->mr);
+		if (rc != 0) {
+			snprintf(err, errlen, "fabric registration on rail %u "
+			         "(%s) failed: %s", i,
+			         xfer_fabric_info(d->rails[i])->domain,
+			         kvf_strerror(rc));
+			return rc; /* sc_region_rele closes those made */
+		}
+		r->nrails = i + 1;
+		rr->desc = xfer_mr_desc(rr->mr);
+		rr->key = xfer_mr_key(rr->mr);
+		paths[i] = xfer_fabric_info(d->rails[i])->pci_path;
+	}
+	r->mr = r->rail[0].mr;
+	r->desc = r->rail[0].desc;
+	r->key = r->rail[0].key;
+	r->remote_base = xfer_mr_remote_base(r->mr);
+	r->rail_mask = d->nrails >= 32 ? UINT32_MAX : (1u << d->nrails) - 1;
+	if (r->kind == XFER_MEM_CUDA && d->nrails > 1) {
+		char dev[256] = "";
+		const char *bus =
+			xfer_cuda_bus_id(sc_gpu_cuda(d, NULL, 0), r->cuda_device);
+		if (bus[0])
+			xfer_topo_pci_path(getenv("KVFERRY_SYSFS_ROOT"), bus,
+			                   dev, sizeof dev);
+		r->rail_mask = xfer_topo_nearest(dev, paths, (int)d->nrails);
+		sc_info("region %u on GPU %d (%s): rails 0x%x are nearest",
+		        r->id, r->cuda_device, bus[0] ? bus : "bus unknown",
+		        r->rail_mask);
+	}
+	return 0;
+}
+
 static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
                                        const Kvf__Engine__RegisterRegion *m,
                                        nng_pipe pipe, struct reply *rp,
@@ -277,8 +327,7 @@ static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
 	 * provider registers it (GPUDirect), else it is staged. */
 	if (rc == 0 && (r->kind == XFER_MEM_HOST ||
 	                xfer_fabric_info(d->fabric)->hmem_cuda))
-		rc = xfer_mr_reg(d->fabric, r->base, r->len, r->kind,
-		                 r->cuda_device, r->id, &r->mr);
+		rc = register_on_rails(d, r, err, sizeof err);
 	if (rc != 0 && !err[0])
 		snprintf(err, sizeof err, "fabric registration failed");
 	if (rc != 0) {
@@ -286,11 +335,6 @@ static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
 		           s->name, (unsigned long long)m->length, err);
 		sc_region_rele(r);
 		goto done;
-	}
-	if (r->mr) {
-		r->desc = xfer_mr_desc(r->mr);
-		r->key = xfer_mr_key(r->mr);
-		r->remote_base = xfer_mr_remote_base(r->mr);
 	}
 
 	pthread_mutex_lock(&reg->lock);

@@ -32,6 +32,7 @@
 #include "client/kvferry.h"
 #include "proto/version.h"
 #include "sidecar/daemon.h"
+#include "sidecar/xfers.h"
 #include "sidecar/log.h"
 #include "sidecar/registry.h"
 #include "xfer/fabric.h"
@@ -282,6 +283,15 @@ static void render(struct buf *b, struct sc_daemon *d)
 	    "Seconds since kvferryd started.");
 	put(b, "kvferry_uptime_seconds %.3f\n",
 	    (double)(sc_now_ns() - d->start_ns) / 1e9);
+
+	head(b, "kvferry_rail_bytes_total", "counter",
+	    "Bytes of RDMA operations posted on each rail (fabric endpoint).");
+	for (uint32_t i = 0; i < d->nrails; i++) {
+		put(b, "kvferry_rail_bytes_total{rail=\"%u\",domain=\"", i);
+		put_label(b, xfer_fabric_info(d->rails[i])->domain);
+		put(b, "\"} %llu\n",
+		    (unsigned long long)sc_xfers_rail_bytes(d, i));
+	}
 
 	head(b, "kvferry_transfers_total", "counter",
 	    "Transfers that completed successfully, by operation.");

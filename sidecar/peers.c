@@ -66,9 +66,35 @@ struct sc_peers {
 
 /* ---- server ------------------------------------------------------------ */
 
-static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
-                          uint64_t epoch, const ProtobufCBinaryData *addr,
-                          uint64_t *fi_addr);
+static int fabric_addr_of(struct sc_daemon *d, uint32_t rail,
+                          const char *sidecar_id, uint64_t epoch,
+                          const ProtobufCBinaryData *addr, uint64_t *fi_addr);
+
+/* Our rails' endpoint addresses for a handshake, into bufs (SC_MAX_RAILS
+ * entries). */
+static size_t rail_addrs(struct sc_daemon *d, ProtobufCBinaryData *bufs)
+{
+	for (uint32_t i = 0; i < d->nrails; i++) {
+		const struct xfer_fabric_info *fi = xfer_fabric_info(d->rails[i]);
+		bufs[i].data = (uint8_t *)fi->addr;
+		bufs[i].len = fi->addr_len;
+	}
+	return d->nrails;
+}
+
+/* Rails used with a remote sidecar that offered naddrs of them: ours up to
+ * its count. The addresses must be sane: a bad one is refused. */
+static int rails_with(struct sc_daemon *d, size_t naddrs,
+                      const ProtobufCBinaryData *addrs, uint32_t *n)
+{
+	*n = naddrs < d->nrails ? (uint32_t)naddrs : d->nrails;
+	if (*n == 0)
+		*n = 1; /* a one-rail sidecar sends no list */
+	for (uint32_t i = 0; i < naddrs && i < *n; i++)
+		if (addrs[i].len == 0 || addrs[i].len > 256)
+			return KVF_EPROTO;
+	return 0;
+}
 
 static nng_msg *pack_reply(const Kvf__Peer__Reply *r)
 {
@@ -117,6 +143,9 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	nng_msg *out;
 	bool same_host = strcmp(h->host_id, d->host_id) == 0;
 	uint64_t caller_addr;
+	uint64_t *keys = NULL;
+	ProtobufCBinaryData addrs[SC_MAX_RAILS];
+	uint32_t nrails;
 
 	/* Keys go only to a sidecar that proves the shared secret. */
 	if (sc_auth_verify_handshake(p->auth, h, aerr, sizeof aerr) != 0)
@@ -138,15 +167,23 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 		                   "handshake from %s carries a fabric address "
 		                   "of %zu bytes",
 		                   h->sidecar_id, h->fabric_addr.len);
-	pthread_mutex_lock(&reg->lock);
-	/* The caller's address, so that staged chunks can be read back from
-	 * its slots and answered. */
-	if (fabric_addr_of(d, h->sidecar_id, h->epoch, &h->fabric_addr,
-	                   &caller_addr) != 0) {
-		pthread_mutex_unlock(&reg->lock);
-		return error_reply(KVF_EFABRIC,
-		                   "fi_av_insert of %s's fabric address failed",
+	if (rails_with(d, h->n_rail_addrs, h->rail_addrs, &nrails) != 0)
+		return error_reply(KVF_EPROTO,
+		                   "handshake from %s carries a bad rail address",
 		                   h->sidecar_id);
+	pthread_mutex_lock(&reg->lock);
+	/* The caller's addresses, so that staged chunks can be read back
+	 * from its slots and answered, and every rail knows its peer. */
+	for (uint32_t i = 0; i < nrails; i++) {
+		if (fabric_addr_of(d, i, h->sidecar_id, h->epoch,
+		                   i ? &h->rail_addrs[i] : &h->fabric_addr,
+		                   &caller_addr) != 0) {
+			pthread_mutex_unlock(&reg->lock);
+			return error_reply(KVF_EFABRIC,
+			                   "fi_av_insert of %s's fabric address "
+			                   "on rail %u failed",
+			                   h->sidecar_id, i);
+		}
 	}
 	s = sc_registry_session_by_name(reg, h->engine_name);
 	if (!s) {
@@ -159,7 +196,8 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	descs = calloc(s->regions_count + 1, sizeof *descs);
 	dptrs = calloc(s->regions_count + 1, sizeof *dptrs);
 	layouts = calloc(s->regions_count + 1, sizeof *layouts);
-	while (descs && dptrs && layouts &&
+	keys = calloc((s->regions_count + 1) * d->nrails, sizeof *keys);
+	while (descs && dptrs && layouts && keys &&
 	       (rg = sc_idmap_next(&reg->regions, &pos, NULL))) {
 		if (rg->session_id != s->id || n >= s->regions_count)
 			continue;
@@ -169,6 +207,12 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 		rd->length = rg->len;
 		rd->remote_addr = rg->remote_base;
 		rd->key = rg->key;
+		if (d->nrails > 1 && rg->nrails == d->nrails) {
+			rd->rail_keys = &keys[n * d->nrails];
+			rd->n_rail_keys = d->nrails;
+			for (uint32_t i = 0; i < d->nrails; i++)
+				rd->rail_keys[i] = rg->rail[i].key;
+		}
 		rd->mem_kind = rg->kind;
 		if (rg->kind == XFER_MEM_CUDA && same_host) {
 			/* Only a sidecar on this host can use the handle. */
@@ -194,10 +238,11 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	}
 	hr.engine_session_id = s->id;
 	pthread_mutex_unlock(&reg->lock);
-	if (!descs || !dptrs || !layouts) {
+	if (!descs || !dptrs || !layouts || !keys) {
 		free(descs);
 		free(dptrs);
 		free(layouts);
+		free(keys);
 		return error_reply(KVF_ENOMEM, "out of memory");
 	}
 	hr.proto_version = KVF_PEER_PROTO_VERSION;
@@ -206,6 +251,10 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	hr.provider = (char *)fi->provider;
 	hr.fabric_addr.data = (uint8_t *)fi->addr;
 	hr.fabric_addr.len = fi->addr_len;
+	if (d->nrails > 1) {
+		hr.n_rail_addrs = rail_addrs(d, addrs);
+		hr.rail_addrs = addrs;
+	}
 	hr.n_regions = n;
 	hr.regions = dptrs;
 	hr.epoch = d->epoch;
@@ -218,6 +267,7 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	free(descs);
 	free(dptrs);
 	free(layouts);
+	free(keys);
 	return out;
 }
 
@@ -589,12 +639,12 @@ static int call(struct sc_daemon *d, const char *url, uint32_t timeout_ms,
 
 /* The fabric address of a remote sidecar run, inserted once. Called with
  * the registry lock held. */
-static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
-                          uint64_t epoch, const ProtobufCBinaryData *addr,
-                          uint64_t *fi_addr)
+static int fabric_addr_of(struct sc_daemon *d, uint32_t rail,
+                          const char *sidecar_id, uint64_t epoch,
+                          const ProtobufCBinaryData *addr, uint64_t *fi_addr)
 {
 	struct sc_registry *reg = d->registry;
-	uint64_t key = sc_hash_str(sidecar_id, epoch);
+	uint64_t key = sc_hash_str(sidecar_id, epoch ^ ((uint64_t)rail << 56));
 	uintptr_t v = (uintptr_t)sc_idmap_get(&reg->fabaddrs, key);
 	int rc;
 
@@ -602,7 +652,8 @@ static int fabric_addr_of(struct sc_daemon *d, const char *sidecar_id,
 		*fi_addr = (uint64_t)(v - 1);
 		return 0;
 	}
-	rc = xfer_fabric_av_insert(d->fabric, addr->data, addr->len, fi_addr);
+	rc = xfer_fabric_av_insert(d->rails[rail], addr->data, addr->len,
+	                           fi_addr);
 	if (rc == 0)
 		sc_idmap_put(&reg->fabaddrs, key, (void *)(uintptr_t)(*fi_addr + 1));
 	return rc;
@@ -673,6 +724,9 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	uint32_t nold;
 	struct sc_peer *p;
 	bool fresh = false, same_host;
+	ProtobufCBinaryData addrs[SC_MAX_RAILS];
+	uint64_t rail_fi[SC_MAX_RAILS];
+	uint32_t nrails = 1;
 	int rc;
 
 	if (strlen(url) >= sizeof p->url || strlen(engine_name) >= KVF_MAX_NAME ||
@@ -695,6 +749,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	h.fabric_addr.len = fi->addr_len;
 	h.engine_name = (char *)engine_name;
 	h.epoch = d->epoch;
+	if (d->nrails > 1) {
+		h.n_rail_addrs = rail_addrs(d, addrs);
+		h.rail_addrs = addrs;
+	}
 	sc_auth_sign_handshake(ps->auth, &h, mac);
 	req.body_case = KVF__PEER__REQUEST__BODY_HANDSHAKE;
 	req.handshake = &h;
@@ -721,6 +779,11 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		rc = KVF_EPROTO;
 		goto out;
 	}
+	if (rails_with(d, hr->n_rail_addrs, hr->rail_addrs, &nrails) != 0) {
+		snprintf(err, errlen, "peer sent a bad rail address");
+		rc = KVF_EPROTO;
+		goto out;
+	}
 	same_host = strcmp(hr->host_id, d->host_id) == 0;
 	if (near_dev == -2) {
 		/* A re-handshake: map as the peer's first resolve did. */
@@ -744,6 +807,17 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		rr->len = rd->length;
 		rr->addr = rd->remote_addr;
 		rr->key = rd->key;
+		rr->rail_key[0] = rd->key;
+		/* Every region is registered on every rail; a region without
+		 * its keys would be unreachable there: use rail 0 only. */
+		if (nrails > 1 && rd->n_rail_keys < nrails) {
+			sc_warn("peer %s: region %u has %zu rail keys for %u "
+			        "rails; using one rail", hr->sidecar_id,
+			        rd->region_id, rd->n_rail_keys, nrails);
+			nrails = 1;
+		}
+		for (uint32_t k = 1; k < rd->n_rail_keys && k < SC_RAILS; k++)
+			rr->rail_key[k] = rd->rail_keys[k];
 		if (rd->layout) {
 			rr->has_layout = true;
 			rr->layout = (struct kvf_layout){
@@ -773,8 +847,10 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		snprintf(p->engine, sizeof p->engine, "%s", engine_name);
 		fresh = true;
 	}
-	rc = fabric_addr_of(d, hr->sidecar_id, hr->epoch, &hr->fabric_addr,
-	                    &p->fi_addr);
+	for (uint32_t i = 0; i < nrails && rc == 0; i++)
+		rc = fabric_addr_of(d, i, hr->sidecar_id, hr->epoch,
+		                    i ? &hr->rail_addrs[i] : &hr->fabric_addr,
+		                    &rail_fi[i]);
 	if (rc != 0) {
 		pthread_mutex_unlock(&reg->lock);
 		pthread_mutex_unlock(&ps->resolve_lock);
@@ -798,6 +874,9 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	snprintf(p->host_id, sizeof p->host_id, "%s", hr->host_id);
 	snprintf(p->provider, sizeof p->provider, "%s", hr->provider);
 	p->epoch = hr->epoch;
+	p->fi_addr = rail_fi[0];
+	memcpy(p->rail_fi_addr, rail_fi, nrails * sizeof rail_fi[0]);
+	p->nrails = nrails;
 	p->remote_session = hr->engine_session_id;
 	p->near_dev = near_dev;
 	old = p->regions;
@@ -819,8 +898,9 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	snprintf(path, pathlen, "%s",
 	         strcmp(hr->host_id, d->host_id) == 0 ? "host (same host)"
 	                                              : "host");
-	sc_info("peer %u: engine %s at %s (sidecar %s), %zu regions", *peer_id,
-	        engine_name, url, hr->sidecar_id, hr->n_regions);
+	sc_info("peer %u: engine %s at %s (sidecar %s), %zu regions, %u "
+	        "rail%s", *peer_id, engine_name, url, hr->sidecar_id,
+	        hr->n_regions, nrails, nrails == 1 ? "" : "s");
 	rc = 0;
 out:
 	if (regions)

@@ -69,6 +69,8 @@ void sc_region_rele(struct sc_region *r)
 	sc_debug("region %u: released (%llu bytes)", r->id,
 	         (unsigned long long)r->len);
 	xfer_mr_close(r->mr);
+	for (uint32_t i = 1; i < r->nrails; i++)
+		xfer_mr_close(r->rail[i].mr);
 	if (r->cuda && r->cuda_close)
 		r->cuda_close(r->cuda);
 	ipc_shm_unmap(&r->shm);

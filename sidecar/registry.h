@@ -26,6 +26,16 @@
 struct sc_daemon;
 struct xfer_mr;
 
+/* Rails a sidecar can drive (sidecar/daemon.h says the same). */
+#define SC_RAILS 32
+
+/* A region's registration on one rail (rail 0's is also in mr/desc/key). */
+struct sc_region_rail {
+	struct xfer_mr *mr;
+	void *desc;
+	uint64_t key;
+};
+
 struct sc_region {
 	uint32_t id;
 	_Atomic int refs;
@@ -39,6 +49,11 @@ struct sc_region {
 	void *desc;
 	uint64_t key;
 	uint64_t remote_base;
+	/* Every rail's registration ([0] is mr/desc/key again) and the rails
+	 * nearest the memory (GPU memory: its GPU's NICs; host: all). */
+	struct sc_region_rail rail[SC_RAILS];
+	uint32_t nrails;
+	uint32_t rail_mask;
 	struct ipc_shm shm; /* host regions: the engine's shared memory */
 	void *cuda;         /* CUDA regions: the import (xfer/cuda.h) */
 	void (*cuda_close)(void *cuda);
@@ -79,6 +94,8 @@ struct sc_remote_region {
 	uint64_t len;
 	uint64_t addr; /* what goes into fi_write's addr for offset 0 */
 	uint64_t key;
+	/* The key on each rail the peer shares with us ([0] == key). */
+	uint64_t rail_key[SC_RAILS];
 	bool has_layout;
 	struct kvf_layout layout;
 	/* Same-host CUDA regions: our import of the remote engine's memory,
@@ -98,6 +115,10 @@ struct sc_peer {
 	uint64_t epoch;
 	uint64_t remote_session;
 	uint64_t fi_addr;
+	/* Rails used with this peer: our rail i talks to its rail i, for i
+	 * below the smaller of the two rail counts ([0] == fi_addr). */
+	uint64_t rail_fi_addr[SC_RAILS];
+	uint32_t nrails;
 	struct sc_remote_region *regions; /* replaced on each handshake */
 	uint32_t nregions;
 	bool same_host;

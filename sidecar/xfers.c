@@ -176,9 +176,11 @@ void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t)
 		        (unsigned long long)t->xfer_id, t->sess->name, t->peer_id,
 		        kvf_strerror(t->status), t->msg);
 	}
+	/* Counted out before the engine hears of it, so that what it reads
+	 * from kvferryctl or /metrics next never still shows it in flight. */
+	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
 	report(t->sess, t->xfer_id, t->status,
 	       t->status ? 0 : t->plan.bytes, t->status ? t->msg : NULL);
-	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
 }
 
 /*
@@ -192,6 +194,7 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 	struct sess_slot *sl = slot_of(x, t->sess);
 
 	sc_xfer_report_now(x, t);
+	x->rail_busy[t->rail] -= t->assigned; /* never posted */
 	if (sl)
 		sc_idmap_del(&sl->xfers, t->xfer_id);
 	t->sess->inflight--;
@@ -207,6 +210,7 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 	release_regions(&t->plan);
 	sc_plan_fini(&t->plan);
 	sc_session_rele(t->sess);
+	free(t->rkeys);
 	free(t);
 }
 
@@ -250,11 +254,90 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
  * completion proves every byte landed. The notification, ordered after the
  * writes too (FI_ORDER_SAW), goes out at the same time.
  */
-static bool needs_fence(struct sc_xfers *x, const struct sc_xfer *t)
+static bool fence_base(struct sc_xfers *x, const struct sc_xfer *t)
 {
 	return t->op == KVF_WRITE && xfer_fabric_info(x->fab)->ordered_saw &&
 	       t->plan.nops && t->plan.ops[t->plan.nops - 1].rkind == 0 &&
 	       x->fence_mr;
+}
+
+/* Rail 0's check: when rail 0 carried writes (or the GPU path, which
+ * posts on rail 0 without recording it, did). */
+static bool needs_fence(struct sc_xfers *x, const struct sc_xfer *t)
+{
+	return fence_base(x, t) &&
+	       ((t->rails_used & 1u) || t->rails_used == 0);
+}
+
+/* The key of op's remote region on a rail (rail 0: the op's own). */
+static uint64_t op_rkey(const struct sc_xfer *t, const struct sc_op *op,
+                        uint32_t rail)
+{
+	if (rail == 0)
+		return op->rkey;
+	for (uint32_t i = 0; i < t->nrkeys; i++)
+		if (t->rkeys[i].region == op->rregion)
+			return t->rkeys[i].key[rail];
+	return op->rkey;
+}
+
+/* The local region an op's memory lies in (one of the plan's). */
+static struct sc_region *op_region(struct sc_xfer *t, const uint8_t *p)
+{
+	struct sc_region *r = t->lreg_hit;
+
+	if (r && p >= r->base && p < r->base + r->len)
+		return r;
+	for (uint32_t i = 0; i < t->plan.nregions + t->plan.nmore; i++) {
+		r = i < t->plan.nregions
+			? t->plan.regions[i]
+			: t->plan.more_regions[i - t->plan.nregions];
+		if (p >= r->base && p < r->base + r->len)
+			return t->lreg_hit = r;
+	}
+	return NULL;
+}
+
+/*
+ * Multi-rail WRITEs on ordered providers: a rail's order holds only among
+ * its own operations, so the notification (rail 0) could overtake bytes
+ * still travelling on another rail. Each other rail that carried writes
+ * gets its own one-byte read first; the notification waits for all of
+ * them.
+ */
+static void post_rail_fences(struct sc_xfers *x, struct sc_xfer *t)
+{
+	const struct sc_op *op = &t->plan.ops[t->plan.nops - 1];
+
+	while (t->rfence_todo && x->nfree) {
+		uint32_t r = (uint32_t)__builtin_ctz(t->rfence_todo);
+		uint32_t ci;
+		struct xfer_ctx *ctx;
+		struct sc_rail_op ro;
+
+		if (x->rail_ops[r] >= x->rail_cap[r])
+			return; /* retried on the next turn */
+		ci = x->free_ctx[x->nfree - 1];
+		ctx = &x->ctxs[ci];
+		ctx->owner = t;
+		ctx->kind = CTX_RFENCE;
+		ctx->aux = ci;
+		ro = (struct sc_rail_op){
+			.ctx = ctx, .buf = x->fence_buf,
+			.desc = xfer_mr_desc(x->rail_fence_mr[r]), .len = 1,
+			.fi_addr = t->rail_fi[r],
+			.raddr = op->raddr + op->len - 1,
+			.rkey = op_rkey(t, op, r), .read = true};
+		if (sc_rail_post(x->rail_thr[r], &ro) != 0)
+			return;
+		x->nfree--;
+		x->ctx_rail[ci] = (uint8_t)r;
+		x->ctx_len[ci] = 0;
+		x->rail_ops[r]++;
+		x->rail_kick[r] = true;
+		t->inflight++;
+		t->rfence_todo &= ~(1u << r);
+	}
 }
 
 static void post_fence(struct sc_xfers *x, struct sc_xfer *t)
@@ -282,7 +365,9 @@ static void post_fence(struct sc_xfers *x, struct sc_xfer *t)
 static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
 {
 	return t->status == 0 && ((needs_fence(x, t) && !t->fence_sent) ||
-	                           (t->tag_len && !t->notify_sent));
+	                           (t->tag_len && !t->notify_sent) ||
+	                           t->rfence_todo ||
+	                           (fence_base(x, t) && !t->rfence_init));
 }
 
 /*
@@ -297,8 +382,11 @@ static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
  */
 static bool tail_early(struct sc_xfers *x, const struct sc_xfer *t)
 {
+	/* Rail 0 only: another rail's writes are not ordered before a
+	 * notification on rail 0 (see post_rail_fences). */
 	return t->op == KVF_WRITE && !t->gpu &&
-	       xfer_fabric_info(x->fab)->ordered_saw;
+	       xfer_fabric_info(x->fab)->ordered_saw &&
+	       (t->rails_used & ~1u) == 0;
 }
 
 /*
@@ -311,6 +399,14 @@ void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 		return;
 	if (t->status == 0 && t->next_post < t->plan.nops)
 		return; /* more to post */
+	if (t->status == 0 && fence_base(x, t) && !t->rfence_init) {
+		t->rfence_todo = t->rails_used & ~1u;
+		t->rfence_init = true;
+	}
+	if (t->status == 0 && t->rfence_todo) {
+		post_rail_fences(x, t);
+		return; /* the notification waits for every other rail */
+	}
 	/* The notification first: the target then hands it to its engine
 	 * before it serves the delivery check. */
 	if (t->status == 0 && t->tag_len && !t->notify_sent)
@@ -361,7 +457,110 @@ static void refuse(struct sc_xfers *x, struct sc_session *s,
 	report(s, t->xfer_id, rc, 0, err);
 	atomic_fetch_add(&d->counters.xfers_failed, 1);
 	sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
+	free(t->rkeys);
 	free(t);
+}
+
+/*
+ * Under the registry lock, once planned: the rails this transfer may use
+ * (both sides have them, and the nearest to its local memory where that
+ * is GPU memory), the peer's address on each, and its remote regions'
+ * keys on each.
+ */
+static int rails_of(struct sc_xfers *x, struct sc_xfer *t,
+                    const struct sc_peer *peer, char *err, size_t errlen)
+{
+	uint32_t n = peer->nrails < x->nrails ? peer->nrails : x->nrails;
+	uint32_t all, mask;
+
+	if (n <= 1) {
+		t->nrails = 1;
+		t->rail_mask = 1;
+		return 0;
+	}
+	all = n >= 32 ? UINT32_MAX : (1u << n) - 1;
+	mask = all;
+	for (uint32_t i = 0; i < t->plan.nregions + t->plan.nmore; i++) {
+		const struct sc_region *r =
+			i < t->plan.nregions
+				? t->plan.regions[i]
+				: t->plan.more_regions[i - t->plan.nregions];
+		if (mask & r->rail_mask)
+			mask &= r->rail_mask;
+	}
+	t->nrails = n;
+	t->rail_mask = mask;
+	memcpy(t->rail_fi, peer->rail_fi_addr, n * sizeof t->rail_fi[0]);
+	for (uint32_t i = 0; i < t->plan.nops; i++) {
+		const struct sc_op *op = &t->plan.ops[i];
+		uint32_t k;
+		if (t->nrkeys && t->rkeys[t->nrkeys - 1].region == op->rregion)
+			continue;
+		for (k = 0; k < t->nrkeys; k++)
+			if (t->rkeys[k].region == op->rregion)
+				break;
+		if (k < t->nrkeys)
+			continue;
+		const struct sc_remote_region *rr = NULL;
+		for (uint32_t j = 0; j < peer->nregions; j++)
+			if (peer->regions[j].id == op->rregion)
+				rr = &peer->regions[j];
+		struct sc_rkeys *nk =
+			realloc(t->rkeys, (t->nrkeys + 1) * sizeof *nk);
+		if (!rr || !nk) {
+			if (nk)
+				t->rkeys = nk;
+			snprintf(err, errlen, "sidecar out of memory");
+			return KVF_ENOMEM;
+		}
+		t->rkeys = nk;
+		nk[t->nrkeys].region = rr->id;
+		memcpy(nk[t->nrkeys].key, rr->rail_key, sizeof rr->rail_key);
+		t->nrkeys++;
+	}
+	return 0;
+}
+
+/* The least busy rail of mask with room for one more operation, or -1. */
+static int least_busy(const struct sc_xfers *x, uint32_t mask)
+{
+	int best = -1;
+
+	for (uint32_t r = 0; r < x->nrails; r++) {
+		if (!(mask & (1u << r)) || x->rail_ops[r] >= x->rail_cap[r])
+			continue;
+		if (best < 0 || x->rail_busy[r] < x->rail_busy[best])
+			best = (int)r;
+	}
+	return best;
+}
+
+/* Large transfers spread their pieces over the rails; small ones go
+ * whole to the least busy rail (GPU staging and same-host copies use
+ * rail 0 or no rail at all). */
+static void pick_rails(struct sc_xfers *x, struct sc_xfer *t)
+{
+	int r;
+
+	if (t->gpu) {
+		t->nrails = 1;
+		t->rail_mask = 1;
+	}
+	t->striped = t->nrails > 1 &&
+	             __builtin_popcount(t->rail_mask) > 1 &&
+	             t->plan.bytes >= x->stripe_min;
+	if (t->striped)
+		return;
+	r = least_busy(x, t->rail_mask);
+	if (r < 0) /* all full now: the first of its rails */
+		r = __builtin_ctz(t->rail_mask);
+	t->rail = (uint32_t)r;
+	/* Its bytes count against the rail from now on, so the transfers
+	 * accepted next in the same turn pick other rails. */
+	if (t->nrails > 1) {
+		t->assigned = t->plan.bytes;
+		x->rail_busy[r] += t->assigned;
+	}
 }
 
 static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
@@ -433,7 +632,13 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		struct plan_arg a = {&x->reg, s, peer};
 		struct sc_plan_env env = {lookup_local, lookup_remote, &a,
 		                          x->max_op};
+		/* Several rails: pieces small enough to spread. */
+		if (x->nrails > 1 && peer->nrails > 1 &&
+		    x->stripe_chunk < env.max_op)
+			env.max_op = x->stripe_chunk;
 		rc = sc_plan_build(&t->plan, &env, &v, err, sizeof err);
+		if (rc == 0)
+			rc = rails_of(x, t, peer, err, sizeof err);
 		if (rc == 0) {
 			for (uint32_t i = 0; i < t->plan.nregions; i++)
 				sc_region_hold(t->plan.regions[i]);
@@ -471,6 +676,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		refuse(x, s, t, rc, err);
 		return;
 	}
+	pick_rails(x, t);
 	sc_session_hold(s);
 	t->sess = s;
 	s->inflight++;
@@ -536,6 +742,37 @@ static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
 
 /* ---- posting ---------------------------------------------------------- */
 
+/* Hand one operation to the thread of rail (> 0), with the local and
+ * remote registrations of that rail. */
+static int post_on_rail(struct sc_xfers *x, struct sc_xfer *t,
+                        const struct sc_op *op, uint32_t rail,
+                        struct xfer_ctx *ctx)
+{
+	struct sc_region *lr = op_region(t, op->local);
+	struct sc_rail_op ro;
+
+	if (!lr || rail >= lr->nrails)
+		return KVF_EINVAL;
+	ro = (struct sc_rail_op){
+		.ctx = ctx, .buf = op->local, .desc = lr->rail[rail].desc,
+		.len = op->len, .fi_addr = t->rail_fi[rail],
+		.raddr = op->raddr, .rkey = op_rkey(t, op, rail),
+		.read = t->op == KVF_READ};
+	if (sc_rail_post(x->rail_thr[rail], &ro) != 0)
+		return KVF_EAGAIN;
+	x->rail_kick[rail] = true;
+	return 0;
+}
+
+static void kick_rails(struct sc_xfers *x)
+{
+	for (uint32_t r = 1; r < x->nrails; r++)
+		if (x->rail_kick[r]) {
+			x->rail_kick[r] = false;
+			sc_rail_kick(x->rail_thr[r]);
+		}
+}
+
 static int post_some(struct sc_xfers *x)
 {
 	int posted = 0;
@@ -554,12 +791,21 @@ static int post_some(struct sc_xfers *x)
 			struct sc_op *op = &t->plan.ops[t->next_post];
 			uint32_t ci = x->free_ctx[x->nfree - 1];
 			struct xfer_ctx *ctx = &x->ctxs[ci];
-			int rc;
+			int rail, rc;
 
+			if (t->striped)
+				rail = least_busy(x, t->rail_mask);
+			else
+				rail = x->rail_ops[t->rail] < x->rail_cap[t->rail]
+					? (int)t->rail : -1;
+			if (rail < 0)
+				break; /* its rails are full: others may go */
 			ctx->owner = t;
 			ctx->kind = CTX_OP;
 			ctx->aux = ci;
-			if (t->op == KVF_WRITE)
+			if (rail > 0)
+				rc = post_on_rail(x, t, op, (uint32_t)rail, ctx);
+			else if (t->op == KVF_WRITE)
 				rc = xfer_post_write(x->fab, op->local, op->len,
 				                     op->desc, t->fi_addr, op->raddr,
 				                     op->rkey, ctx);
@@ -567,8 +813,10 @@ static int post_some(struct sc_xfers *x)
 				rc = xfer_post_read(x->fab, op->local, op->len,
 				                    op->desc, t->fi_addr, op->raddr,
 				                    op->rkey, ctx);
-			if (rc == KVF_EAGAIN)
+			if (rc == KVF_EAGAIN && rail == 0)
 				return posted; /* the queue is full: reap first */
+			if (rc == KVF_EAGAIN)
+				break;
 			if (rc != 0) {
 				sc_xfer_fail(t, KVF_EFABRIC,
 				     "operation %u of %u (%llu bytes) to peer %u: "
@@ -579,6 +827,16 @@ static int post_some(struct sc_xfers *x)
 				break;
 			}
 			x->nfree--;
+			x->ctx_rail[ci] = (uint8_t)rail;
+			x->ctx_len[ci] = op->len;
+			x->rail_ops[rail]++;
+			if (t->assigned)
+				t->assigned -= op->len;
+			else
+				x->rail_busy[rail] += op->len;
+			atomic_fetch_add_explicit(&x->rail_bytes[rail], op->len,
+			                          memory_order_relaxed);
+			t->rails_used |= 1u << rail;
 			t->next_post++;
 			t->inflight++;
 			posted++;
@@ -647,6 +905,47 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	sc_session_rele(s);
 }
 
+/* One completion of an operation, of rail 0 or handed back by a rail
+ * thread. */
+static void on_comp(struct sc_xfers *x, const struct xfer_comp *c)
+{
+	struct sc_xfer *t = c->ctx->owner;
+	uint32_t kind = c->ctx->kind, rail = 0;
+
+	if (kind == CTX_GPU) {
+		sc_gpu_on_comp(x, (struct xfer_comp *)c);
+		return;
+	}
+	if (kind == CTX_OP || kind == CTX_RFENCE) {
+		uint32_t ci = c->ctx->aux;
+		rail = x->ctx_rail[ci];
+		x->rail_ops[rail]--;
+		x->rail_busy[rail] -= x->ctx_len[ci];
+		x->free_ctx[x->nfree++] = ci;
+	}
+	t->inflight--;
+	if ((kind == CTX_FENCE || kind == CTX_RFENCE) && c->status != 0) {
+		sc_xfer_fail(t, KVF_EPEER, "peer %u did not confirm delivery "
+		             "on rail %u: %s", t->peer_id, rail, c->errstr);
+		sc_xfer_advance(x, t);
+		return;
+	}
+	if (c->status != 0) {
+		if (kind == CTX_NOTIFY)
+			sc_xfer_fail(t, KVF_EPEER,
+			             "notification to peer %u failed: %s",
+			             t->peer_id, c->errstr);
+		else
+			sc_xfer_fail(t, c->status == KVF_ECANCELED ? KVF_EPEER
+			                                           : c->status,
+			             "%s to peer %u failed on rail %u: %s",
+			             t->op == KVF_WRITE ? "write" : "read",
+			             t->peer_id, rail, c->errstr);
+		t->next_post = t->plan.nops;
+	}
+	sc_xfer_advance(x, t);
+}
+
 static int poll_fabric(struct sc_xfers *x)
 {
 	struct xfer_comp comps[COMP_BATCH];
@@ -663,40 +962,20 @@ static int poll_fabric(struct sc_xfers *x)
 				xfer_fabric_repost(x->fab, c->recv_slot);
 				continue;
 			}
-			if (c->ctx->kind == CTX_GPU) {
-				sc_gpu_on_comp(x, c);
-				continue;
-			}
-			struct sc_xfer *t = c->ctx->owner;
-			if (c->ctx->kind == CTX_OP)
-				x->free_ctx[x->nfree++] = c->ctx->aux;
-			if (c->ctx->kind == CTX_FENCE && c->status != 0) {
-				t->inflight--;
-				sc_xfer_fail(t, KVF_EPEER, "peer %u did not "
-				             "confirm delivery: %s", t->peer_id,
-				             c->errstr);
-				sc_xfer_advance(x, t);
-				continue;
-			}
-			t->inflight--;
-			if (c->status != 0) {
-				if (c->ctx->kind == CTX_NOTIFY)
-					sc_xfer_fail(t, KVF_EPEER,
-					     "notification to peer %u failed: %s",
-					     t->peer_id, c->errstr);
-				else
-					sc_xfer_fail(t, c->status == KVF_ECANCELED
-					             ? KVF_EPEER
-					             : c->status,
-					     "%s to peer %u failed: %s",
-					     t->op == KVF_WRITE ? "write" : "read",
-					     t->peer_id, c->errstr);
-				t->next_post = t->plan.nops;
-			}
-			sc_xfer_advance(x, t);
+			on_comp(x, c);
 		}
 		total += n;
 	} while (n == COMP_BATCH);
+	for (uint32_t r = 1; r < x->nrails; r++) {
+		if (!x->rail_ops[r])
+			continue;
+		do {
+			n = sc_rail_reap(x->rail_thr[r], comps, COMP_BATCH);
+			for (int i = 0; i < n; i++)
+				on_comp(x, &comps[i]);
+			total += n;
+		} while (n == COMP_BATCH);
+	}
 	return total;
 }
 
@@ -971,6 +1250,7 @@ static int turn(struct sc_xfers *x)
 	work += post_some(x);
 	work += poll_fabric(x);
 	work += post_some(x);
+	kick_rails(x);
 	work += sc_gpu_progress(x);
 	work += sc_store_progress(x->d);
 	for (uint32_t i = 0; i < x->nslots; i++)
@@ -1074,15 +1354,28 @@ int sc_xfers_start(struct sc_daemon *d)
 	x->max_op = fi->max_msg_size ? fi->max_msg_size : (1ull << 30);
 	x->ctxs = calloc(CTX_POOL, sizeof *x->ctxs);
 	x->free_ctx = calloc(CTX_POOL, sizeof *x->free_ctx);
+	x->ctx_rail = calloc(CTX_POOL, sizeof *x->ctx_rail);
+	x->ctx_len = calloc(CTX_POOL, sizeof *x->ctx_len);
 	x->recbuf = malloc(REC_MAX);
-	if (!x->ctxs || !x->free_ctx || !x->recbuf) {
+	if (!x->ctxs || !x->free_ctx || !x->recbuf || !x->ctx_rail ||
+	    !x->ctx_len) {
 		rc = KVF_ENOMEM;
 		goto fail;
 	}
 	x->tx_limit = fi->tx_size && fi->tx_size < CTX_POOL ? fi->tx_size
 	                                                     : CTX_POOL;
-	for (uint32_t i = 0; i < x->tx_limit; i++)
-		x->free_ctx[x->nfree++] = x->tx_limit - 1 - i;
+	for (uint32_t i = 0; i < CTX_POOL; i++)
+		x->free_ctx[x->nfree++] = CTX_POOL - 1 - i;
+	x->nrails = d->nrails ? d->nrails : 1;
+	x->rail_fab[0] = d->fabric;
+	x->rail_cap[0] = x->tx_limit;
+	for (uint32_t r = 1; r < x->nrails; r++) {
+		x->rail_fab[r] = d->rails[r];
+		x->rail_cap[r] = RAIL_DEPTH;
+	}
+	x->stripe_min = d->cfg.stripe_min;
+	x->stripe_chunk = d->cfg.stripe_chunk ? d->cfg.stripe_chunk
+	                                      : (1ull << 20);
 
 	/* Delivery checks read one byte here; its key stays clear of region
 	 * ids, which start at 1. */
@@ -1092,6 +1385,21 @@ int sc_xfers_start(struct sc_daemon *d)
 	                0x7fff0002ull, &x->fence_mr) != 0)
 		sc_warn("progress: no delivery-check buffer; WRITE completions "
 		        "on ordered providers only mean the bytes left");
+	x->rail_fence_mr[0] = x->fence_mr;
+	for (uint32_t r = 1; r < x->nrails && x->fence_mr; r++)
+		if (xfer_mr_reg(x->rail_fab[r], x->fence_buf, 64,
+		                XFER_MEM_HOST, -1, 0x7fff0002ull,
+		                &x->rail_fence_mr[r]) != 0) {
+			sc_error("progress: rail %u: delivery-check buffer not "
+			         "registered", r);
+			rc = KVF_EFABRIC;
+			goto fail;
+		}
+	for (uint32_t r = 1; r < x->nrails; r++)
+		if ((rc = sc_rail_start(x->rail_fab[r], r, RAIL_DEPTH,
+		                        d->cfg.poll_spin_us,
+		                        &x->rail_thr[r])) != 0)
+			goto fail;
 	rc = ipc_shm_create("doorbell", 4096, &x->bell_shm, err, sizeof err);
 	if (rc != 0) {
 		sc_error("doorbell: %s", err);
@@ -1150,15 +1458,23 @@ int sc_xfers_start(struct sc_daemon *d)
 		goto fail;
 	}
 	sc_info("progress: started (queue depth %u, largest op %llu bytes, "
-	        "%s)",
+	        "%s; %u rail%s%s)",
 	        x->tx_limit, (unsigned long long)x->max_op,
 	        x->wait_fd >= 0 ? "sleeps on the CQ wait fd"
-	                        : "polls the CQ with back-off");
+	                        : "polls the CQ with back-off",
+	        x->nrails, x->nrails == 1 ? "" : "s",
+	        x->nrails > 1 ? ", one thread each" : "");
 	return 0;
 fail:
+	for (uint32_t r = 1; r < x->nrails; r++) {
+		sc_rail_stop(x->rail_thr[r]);
+		xfer_mr_close(x->rail_fence_mr[r]);
+	}
 	if (x->epfd >= 0)
 		close(x->epfd);
 	xfer_mr_close(x->fence_mr);
+	free(x->ctx_rail);
+	free(x->ctx_len);
 	free(x->fence_buf);
 	ipc_shm_unmap(&x->bell_shm);
 	ipc_shm_unlink(x->bell_shm.name);
@@ -1177,6 +1493,16 @@ void sc_xfers_kick(struct sc_daemon *d)
 		return;
 	atomic_fetch_add(&x->bell->seq, 1);
 	ipc_doorbell_ring(x->bell);
+}
+
+uint64_t sc_xfers_rail_bytes(struct sc_daemon *d, uint32_t rail)
+{
+	struct sc_xfers *x = X(d);
+
+	if (!x || rail >= x->nrails)
+		return 0;
+	return atomic_load_explicit(&x->rail_bytes[rail],
+	                            memory_order_relaxed);
 }
 
 const char *sc_xfers_doorbell_name(struct sc_daemon *d)
@@ -1219,6 +1545,10 @@ void sc_xfers_stop(struct sc_daemon *d)
 	pthread_join(x->thread, NULL);
 	if (x->watcher_running)
 		pthread_join(x->watcher, NULL);
+	for (uint32_t r = 1; r < x->nrails; r++) {
+		sc_rail_stop(x->rail_thr[r]);
+		x->rail_thr[r] = NULL;
+	}
 	sc_store_stop(d);
 	if (x->active)
 		sc_warn("progress: %llu transfers still had operations in "
@@ -1239,6 +1569,10 @@ void sc_xfers_stop(struct sc_daemon *d)
 	free(x->recbuf);
 	free(x->snap);
 	xfer_mr_close(x->fence_mr);
+	for (uint32_t r = 1; r < x->nrails; r++)
+		xfer_mr_close(x->rail_fence_mr[r]);
+	free(x->ctx_rail);
+	free(x->ctx_len);
 	free(x->fence_buf);
 	pthread_mutex_destroy(&x->snap_lock);
 	pthread_cond_destroy(&x->snap_cond);

@@ -40,6 +40,9 @@ void sc_xfers_complete(struct sc_daemon *d, struct sc_session *s,
  */
 int sc_xfers_watch_fd(struct sc_daemon *d, int fd);
 
+/* Bytes of RDMA operations posted on a rail since start (any thread). */
+uint64_t sc_xfers_rail_bytes(struct sc_daemon *d, uint32_t rail);
+
 /* One in-flight transfer, as kvferryctl xfers shows it. */
 struct sc_xfer_info {
 	uint64_t xfer_id;

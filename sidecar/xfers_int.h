@@ -17,6 +17,7 @@
 #include "ipc/wire.h"
 #include "sidecar/idmap.h"
 #include "sidecar/plan.h"
+#include "sidecar/rails.h"
 #include "sidecar/registry.h"
 #include "sidecar/xfers.h"
 #include "xfer/fabric.h"
@@ -24,7 +25,9 @@
 struct sc_gpu;
 struct sc_gpu_xfer;
 
-#define CTX_POOL 1024u
+#define CTX_POOL 4096u
+/* Operations one extra rail may hold at once (its queue depth). */
+#define RAIL_DEPTH 1024u
 #define RING_BUDGET 64
 #define COMP_BATCH 64
 #define SPIN_TURNS 4000
@@ -44,6 +47,14 @@ enum {
 	CTX_NOTIFY = 2, /* the notification message of a transfer */
 	CTX_GPU = 3,    /* something of sidecar/gpu_path.c */
 	CTX_FENCE = 4,  /* the delivery check that ends a WRITE */
+	CTX_RFENCE = 5, /* the same on a rail other than 0, before notifying */
+};
+
+/* The keys of one remote region on every rail, for a multi-rail
+ * transfer (copied at accept: the peer's table may be replaced). */
+struct sc_rkeys {
+	uint32_t region;
+	uint64_t key[SC_RAILS];
 };
 
 struct sc_xfer {
@@ -69,6 +80,22 @@ struct sc_xfer {
 	bool same_host;          /* the peer runs on this host */
 	struct sc_gpu_xfer *gpu; /* set when GPU memory is involved */
 	bool fence_sent;
+	/* Rails: those it may use, the one a small transfer sticks to,
+	 * whether its operations are spread, which rails carried writes
+	 * (each needs its own delivery check), which checks are still to
+	 * post, and the peer's address on each rail. */
+	uint32_t nrails;
+	uint32_t rail_mask;
+	uint32_t rail;
+	bool striped;
+	uint32_t rails_used;
+	uint32_t rfence_todo;
+	bool rfence_init;
+	uint64_t rail_fi[SC_RAILS];
+	struct sc_rkeys *rkeys;
+	uint32_t nrkeys;
+	struct sc_region *lreg_hit; /* last local region found for an op */
+	uint64_t assigned; /* bytes counted on rail, not yet posted */
 	struct xfer_ctx fence_ctx;
 	struct xfer_ctx notify_ctx;
 	struct sc_notify_msg notify;
@@ -91,6 +118,25 @@ struct sc_xfers {
 	struct xfer_mr *fence_mr;
 	uint64_t max_op;
 	uint32_t tx_limit;
+
+	/* Rails: rail 0 is x->fab, driven here; the others by their own
+	 * threads (sidecar/rails.c). Per rail: operations handed over and
+	 * not reaped, the most allowed, bytes in flight (to pick the least
+	 * busy), bytes posted in all (kvferryctl, metrics), the delivery
+	 * check's registration. */
+	uint32_t nrails;
+	struct xfer_fabric *rail_fab[SC_RAILS];
+	struct sc_rail *rail_thr[SC_RAILS];
+	uint32_t rail_ops[SC_RAILS];
+	uint32_t rail_cap[SC_RAILS];
+	uint64_t rail_busy[SC_RAILS];
+	_Atomic uint64_t rail_bytes[SC_RAILS];
+	struct xfer_mr *rail_fence_mr[SC_RAILS];
+	bool rail_kick[SC_RAILS];
+	uint64_t stripe_min;
+	uint64_t stripe_chunk;
+	uint8_t *ctx_rail;  /* per context: the rail it went to */
+	uint64_t *ctx_len;  /* and its bytes */
 
 	struct ipc_shm bell_shm;
 	struct ipc_doorbell *bell;

@@ -63,6 +63,13 @@ int xfer_cuda_device_count(const struct xfer_cuda *cu)
 	return 0;
 }
 
+const char *xfer_cuda_bus_id(const struct xfer_cuda *cu, int dev)
+{
+	(void)cu;
+	(void)dev;
+	return "";
+}
+
 int xfer_cuda_find_device(const struct xfer_cuda *cu,
                           const uint8_t uuid[IPC_CUDA_UUID_LEN], int *dev,
                           char *err, size_t errlen)
@@ -333,6 +340,14 @@ void xfer_cuda_close(struct xfer_cuda *cu)
 int xfer_cuda_device_count(const struct xfer_cuda *cu)
 {
 	return cu ? cu->ndev : 0;
+}
+
+const char *xfer_cuda_bus_id(const struct xfer_cuda *cu, int dev)
+{
+	if (!cu || dev < 0 || dev >= cu->ndev ||
+	    strcmp(cu->devs[dev].bus_id, "unknown") == 0)
+		return "";
+	return cu->devs[dev].bus_id;
 }
 
 int xfer_cuda_find_device(const struct xfer_cuda *cu,

@@ -53,6 +53,9 @@ void xfer_cuda_close(struct xfer_cuda *cu);
 
 int xfer_cuda_device_count(const struct xfer_cuda *cu);
 
+/* The PCI bus id of device dev ("0000:1b:00.0"), "" when unknown. */
+const char *xfer_cuda_bus_id(const struct xfer_cuda *cu, int dev);
+
 /* The ordinal of the device with this UUID; KVF_ENOENT when it is not
  * visible to the sidecar (the message names the UUID and the devices). */
 int xfer_cuda_find_device(const struct xfer_cuda *cu,

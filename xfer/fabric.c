@@ -40,6 +40,7 @@
 
 #include "client/kvferry.h"
 #include "sidecar/log.h"
+#include "xfer/topo.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -175,23 +176,64 @@ void xfer_fabric_list_providers(char *buf, size_t len)
 	fi_freeinfo(list);
 }
 
+static bool domain_matches(const struct fi_info *p, const char *domain)
+{
+	return !domain || !*domain ||
+	       (p->domain_attr->name &&
+	        strcmp(p->domain_attr->name, domain) == 0);
+}
+
 static const struct fi_info *choose(const struct fi_info *list,
-                                    const char *want)
+                                    const char *want, const char *domain)
 {
 	bool forced = want != NULL && *want != '\0';
 
 	/* An exact name wins over a core-name match further up the list. */
 	if (forced)
 		for (const struct fi_info *p = list; p; p = p->next)
-			if (strcmp(want, p->fabric_attr->prov_name) == 0)
+			if (strcmp(want, p->fabric_attr->prov_name) == 0 &&
+			    domain_matches(p, domain))
 				return p;
 	for (const struct fi_info *p = list; p; p = p->next) {
 		const char *name = p->fabric_attr->prov_name;
 
-		if (forced ? prov_matches(want, name) : !auto_skipped(name))
+		if ((forced ? prov_matches(want, name) : !auto_skipped(name)) &&
+		    domain_matches(p, domain))
 			return p;
 	}
 	return NULL;
+}
+
+int xfer_fabric_domains(const char *provider, char (*names)[64], int max,
+                        int *n)
+{
+	struct fi_info *list = NULL;
+	const struct fi_info *first;
+	int count = 0;
+
+	if (!names || max <= 0 || !n)
+		return KVF_EINVAL;
+	if (get_infos(NULL, false, &list) != 0)
+		return KVF_EFABRIC;
+	first = choose(list, provider, NULL);
+	for (const struct fi_info *p = list; first && p && count < max;
+	     p = p->next) {
+		const char *dom = p->domain_attr->name;
+		bool seen = false;
+
+		if (!dom ||
+		    strcmp(p->fabric_attr->prov_name,
+		           first->fabric_attr->prov_name) != 0)
+			continue;
+		for (int i = 0; i < count; i++)
+			if (strcmp(names[i], dom) == 0)
+				seen = true;
+		if (!seen)
+			snprintf(names[count++], 64, "%s", dom);
+	}
+	fi_freeinfo(list);
+	*n = count;
+	return first ? 0 : KVF_ECONFIG;
 }
 
 static int fi_to_kvf(int fi_rc)
@@ -300,6 +342,27 @@ static int open_pools(struct xfer_fabric *f, char *err, size_t errlen)
 	return 0;
 }
 
+/* Where the rail's NIC sits: the provider's own PCI attributes when it
+ * reports them (efa, verbs), else the device behind the domain's name. */
+static void nic_path(const struct fi_info *fi, char *out, size_t len)
+{
+	const char *root = getenv("KVFERRY_SYSFS_ROOT");
+	char bdf[32];
+
+	out[0] = '\0';
+	if (fi->nic && fi->nic->bus_attr &&
+	    fi->nic->bus_attr->bus_type == FI_BUS_PCI) {
+		const struct fi_pci_attr *pci = &fi->nic->bus_attr->attr.pci;
+		snprintf(bdf, sizeof bdf, "%04x:%02x:%02x.%x",
+		         (unsigned)pci->domain_id, (unsigned)pci->bus_id,
+		         (unsigned)pci->device_id, (unsigned)pci->function_id);
+		if (xfer_topo_pci_path(root, bdf, out, len) == 0)
+			return;
+	}
+	if (fi->domain_attr->name)
+		xfer_topo_netdev_path(root, fi->domain_attr->name, out, len);
+}
+
 static void fill_info(struct xfer_fabric *f)
 {
 	struct xfer_fabric_info *in = &f->info;
@@ -321,6 +384,7 @@ static void fill_info(struct xfer_fabric *f)
 		(fi->tx_attr->op_flags & FI_DELIVERY_COMPLETE) != 0;
 	in->manual_progress =
 		fi->domain_attr->data_progress == FI_PROGRESS_MANUAL;
+	nic_path(fi, in->pci_path, sizeof in->pci_path);
 }
 
 static int open_rail(struct xfer_fabric *f, char *err, size_t errlen)
@@ -407,7 +471,7 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	for (;;) {
 		rc = get_infos(node, hmem, &list);
 		if (rc == 0)
-			pick = choose(list, want);
+			pick = choose(list, want, cfg->domain);
 		if (pick != NULL || !hmem)
 			break;
 		/* No provider with FI_HMEM for this choice: carry on with
@@ -432,12 +496,15 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 			        "%s (%d)", fi_strerror(-rc), rc);
 			return KVF_EFABRIC;
 		}
-		set_err(err, errlen, "fabric: provider '%s'%s%s%s not found "
-		        "with FI_EP_RDM, FI_RMA and FI_MSG; usable providers: "
-		        "%s", want ? want : "(auto)",
+		set_err(err, errlen, "fabric: provider '%s'%s%s%s%s%s%s not "
+		        "found with FI_EP_RDM, FI_RMA and FI_MSG; usable "
+		        "providers: %s", want ? want : "(auto)",
 		        node && *node ? " on node '" : "",
 		        node && *node ? node : "",
 		        node && *node ? "'" : "",
+		        cfg->domain && *cfg->domain ? " in domain '" : "",
+		        cfg->domain && *cfg->domain ? cfg->domain : "",
+		        cfg->domain && *cfg->domain ? "'" : "",
 		        usable[0] ? usable : "none");
 		return KVF_ECONFIG;
 	}

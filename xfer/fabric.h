@@ -31,6 +31,9 @@ struct xfer_fabric_config {
 	/* Local address to bind the endpoint to (hints node, FI_SOURCE);
 	 * NULL: the provider's default. */
 	const char *node;
+	/* Domain to open (fi_info->domain_attr->name: a NIC, "rdmap16s27" for
+	 * EFA, an interface for tcp); NULL or "": the first one offered. */
+	const char *domain;
 	/* Ask for FI_HMEM (CUDA) support; granted only if the provider has it. */
 	bool want_hmem;
 	/* Receive buffers posted for incoming messages (0: 256) and their
@@ -61,6 +64,9 @@ struct xfer_fabric_info {
 	 * progress): a progress thread must keep polling while transfers
 	 * are in flight, not only block on the wait fd. */
 	bool manual_progress;
+	/* The NIC's sysfs device path (xfer/topo.h), "" when unknown or
+	 * virtual (loopback, veth): GPU affinity ignores such rails. */
+	char pci_path[256];
 };
 
 /*
@@ -76,6 +82,15 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 void xfer_fabric_close(struct xfer_fabric *f);
 
 const struct xfer_fabric_info *xfer_fabric_info(const struct xfer_fabric *f);
+
+/*
+ * The distinct domains (NICs) the provider offers, in fi_getinfo order, as
+ * NUL-terminated names of up to 64 bytes into names[0..max); *n gets the
+ * count. provider NULL or "": the automatic choice's provider. For
+ * "--rails N": one rail per domain.
+ */
+int xfer_fabric_domains(const char *provider, char (*names)[64], int max,
+                        int *n);
 
 /* Names every provider able to serve kvferry (FI_RMA|FI_MSG, FI_EP_RDM), one
  * per line, into buf; for error messages. */

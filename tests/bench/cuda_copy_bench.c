@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
 #include "xfer/cuda.h"
 
 #ifndef KVF_HAVE_CUDA
@@ -35,14 +35,6 @@ int main(void)
 #define TOTAL ((uint64_t)NPIECE * BLOCK)
 
 static int csv;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, cudaError_t rc)
 {
@@ -78,14 +70,14 @@ static void engine(struct xfer_cuda_copier *cp, const char *dir,
 
 	for (int i = -1; i < iters; i++) {
 		if (i == 0)
-			issue = 0, t0 = now_s();
-		t1 = now_s();
+			issue = 0, t0 = tp_now_s();
+		t1 = tp_now_s();
 		if (xfer_cuda_copy_start(cp, 0, kind, v, n, NULL, &b)) {
 			fprintf(stderr, "cuda_copy_bench: %s %s failed\n", dir,
 			        name);
 			exit(1);
 		}
-		issue += now_s() - t1;
+		issue += tp_now_s() - t1;
 		if (xfer_cuda_batch_wait(b, 60000)) {
 			fprintf(stderr, "cuda_copy_bench: %s %s: wait failed\n",
 			        dir, name);
@@ -94,7 +86,7 @@ static void engine(struct xfer_cuda_copier *cp, const char *dir,
 		pieces = xfer_cuda_batch_pieces(b);
 		xfer_cuda_batch_free(cp, b);
 	}
-	report(dir, name, pieces, iters, now_s() - t0, issue);
+	report(dir, name, pieces, iters, tp_now_s() - t0, issue);
 }
 
 /* The baselines: cudaMemcpy of the whole, and cudaMemcpyAsync per piece on
@@ -108,8 +100,8 @@ static void plain(const char *dir, enum cudaMemcpyKind kind,
 
 	for (int i = -1; i < iters; i++) {
 		if (i == 0)
-			issue = 0, t0 = now_s();
-		t1 = now_s();
+			issue = 0, t0 = tp_now_s();
+		t1 = tp_now_s();
 		for (uint32_t k = 0; k < n; k++) {
 			rc = n == 1 ? cudaMemcpy(v[k].dst, v[k].src, v[k].len,
 			                         kind)
@@ -118,14 +110,14 @@ static void plain(const char *dir, enum cudaMemcpyKind kind,
 			if (rc != cudaSuccess)
 				die(name, rc);
 		}
-		issue += now_s() - t1;
+		issue += tp_now_s() - t1;
 		/* The device, not s: a D2D cudaMemcpy returns before the
 		 * copy ends, on the legacy stream. */
 		rc = cudaDeviceSynchronize();
 		if (rc != cudaSuccess)
 			die("cudaDeviceSynchronize", rc);
 	}
-	report(dir, name, n, iters, now_s() - t0, issue);
+	report(dir, name, n, iters, tp_now_s() - t0, issue);
 }
 
 /* Block b of layer l sits at (l * BLOCKS + b) * BLOCK; on the far side it

@@ -13,9 +13,12 @@
  * cores to spare.
  *
  *   fi_raw_bench [-p provider] [-s min] [-S max] [-w window] [-m bw|lat]
- *                [-r] [-D] [-o csv]
+ *                [-r] [-D] [-o csv] [-a addr] [-A target-addr]
+ *                [-N target-netns]
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <getopt.h>
 #include <poll.h>
 #include <sched.h>
@@ -27,7 +30,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rdma/fabric.h>
@@ -36,6 +38,13 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+
+#include "tests/tap/clock.h"
+#include "tests/tap/proc.h"
+
+/* The two processes exchange addresses at the start and a byte at the
+ * end, each a moment's work for the other side. */
+#define SOCK_MS 120000
 
 #define CHECK(call)                                                          \
 	do {                                                                 \
@@ -52,6 +61,11 @@ struct opts {
 	size_t min, max;
 	int window;
 	bool lat, read, csv, no_dc;
+	/* -a/-A: the initiator's and the target's local address (default
+	 * 127.0.0.1); -N: a network namespace the target enters first
+	 * (/var/run/netns/<name>), so the two talk over a veth link. */
+	const char *addr, *taddr, *tns;
+	const char *node; /* this side's */
 };
 
 struct side {
@@ -80,29 +94,15 @@ struct hello {
 	uint64_t key, base;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
+/* All n bytes to or from the other process within SOCK_MS, or
+ * exit: the run cannot go on without them. */
 static void xfer_all(int fd, void *p, size_t n, bool wr)
 {
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = wr ? write(fd, b, n) : read(fd, b, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fprintf(stderr, "fi_raw_bench: socketpair closed\n");
-			exit(2);
-		}
-		b += r;
-		n -= (size_t)r;
+	if (wr ? tp_write_full(fd, p, n, SOCK_MS)
+	       : tp_read_full(fd, p, n, SOCK_MS)) {
+		fprintf(stderr, "fi_raw_bench: the socketpair closed or the "
+		        "other side was silent for %d s\n", SOCK_MS / 1000);
+		exit(2);
 	}
 }
 
@@ -126,7 +126,7 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	if (!o->no_dc)
 		hints->tx_attr->op_flags = FI_DELIVERY_COMPLETE;
 	CHECK(fi_getinfo(FI_VERSION(1, 17),
-	                 strcmp(o->prov, "shm") ? "127.0.0.1" : NULL, NULL,
+	                 strcmp(o->prov, "shm") ? o->node : NULL, NULL,
 	                 strcmp(o->prov, "shm") ? FI_SOURCE : 0, hints,
 	                 &list));
 	for (p = list; p; p = p->next) {
@@ -163,7 +163,14 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	CHECK(fi_ep_bind(s->ep, &s->av->fid, 0));
 	CHECK(fi_ep_bind(s->ep, &s->cq->fid, FI_TRANSMIT | FI_RECV));
 	CHECK(fi_enable(s->ep));
-	s->buf = aligned_alloc(4096, o->max);
+	/* aligned_alloc wants a multiple of the alignment: KV pieces such
+	 * as an MLA block's 18 KiB are not one. */
+	s->buf = aligned_alloc(4096, (o->max + 4095) & ~(size_t)4095);
+	if (!s->buf) {
+		fprintf(stderr, "fi_raw_bench: out of memory (%zu bytes)\n",
+		        o->max);
+		exit(2);
+	}
 	memset(s->buf, 0xab, o->max);
 	CHECK(fi_mr_reg(s->domain, s->buf, o->max,
 	                FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE,
@@ -314,7 +321,7 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 {
 	size_t posted = 0, done = 0;
 	int idle = 0, inflight = 0;
-	double t0 = now_s();
+	double t0 = tp_now_s();
 
 	while (done < iters) {
 		while (posted < iters && inflight < o->window) {
@@ -346,12 +353,12 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 		done += (size_t)n;
 		inflight -= n;
 	}
-	return now_s() - t0;
+	return tp_now_s() - t0;
 }
 
 static double lat_run(struct side *s, size_t size, size_t iters)
 {
-	double t0 = now_s();
+	double t0 = tp_now_s();
 
 	for (size_t i = 0; i < iters; i++) {
 		struct iovec iov = { s->buf, size };
@@ -372,7 +379,7 @@ static double lat_run(struct side *s, size_t size, size_t iters)
 		wait_ctx(s, &s->rctx, false);
 		post_recv(s);
 	}
-	return now_s() - t0;
+	return tp_now_s() - t0;
 }
 
 static void initiator(struct opts *o, int sock)
@@ -462,11 +469,12 @@ static size_t parse_size(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .prov = "tcp", .min = 0, .max = 0, .window = 64 };
+	struct opts o = { .prov = "tcp", .min = 0, .max = 0, .window = 64,
+	                  .addr = "127.0.0.1", .taddr = "127.0.0.1" };
 	int c, sv[2], status;
 	pid_t pid;
 
-	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rD")) != -1) {
+	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rDa:A:N:")) != -1) {
 		switch (c) {
 		case 'p': o.prov = optarg; break;
 		case 's': o.min = parse_size(optarg); break;
@@ -476,9 +484,13 @@ int main(int argc, char **argv)
 		case 'o': o.csv = strcmp(optarg, "csv") == 0; break;
 		case 'r': o.read = true; break;
 		case 'D': o.no_dc = true; break;
+		case 'a': o.addr = optarg; break;
+		case 'A': o.taddr = optarg; break;
+		case 'N': o.tns = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s [-p prov] [-s min] [-S max]"
-			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]\n",
+			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]"
+			        " [-a addr] [-A target-addr] [-N target-netns]\n",
 			        argv[0]);
 			return 1;
 		}
@@ -497,9 +509,24 @@ int main(int argc, char **argv)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
+		if (o.tns) {
+			char path[300];
+			int fd;
+			snprintf(path, sizeof path, "/var/run/netns/%s", o.tns);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+				fprintf(stderr, "fi_raw_bench: entering netns "
+				        "%s failed: %s\n", o.tns,
+				        strerror(errno));
+				_exit(2);
+			}
+			close(fd);
+		}
+		o.node = o.taddr;
 		target(&o, sv[1]);
 	}
 	close(sv[1]);
+	o.node = o.addr;
 	initiator(&o, sv[0]);
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 4;

@@ -1,14 +1,25 @@
 /*
- * tests/bench/kv_shape.h - what the demo and kvferry-bench share: the
- * Llama-3-8B-shaped KV layout, the deterministic fill pattern, the block
- * mapping the decode engine hands out, where the binaries are, and clocks.
+ * tests/bench/kv_shape.h - what the demo and kvferry-bench share: KV
+ * layouts (the fixed Llama-3-8B one of the demo, and the model presets of
+ * kvferry-bench -m kv split over tensor-parallel ranks), the deterministic
+ * fill pattern, the block mapping the decode engine hands out, where the
+ * binaries are, and clocks.
  *
- * Layout, per engine region: for each of 32 layers an array
- * [num_blocks][K,V][8 heads][16 tokens][128 dims] of bf16, so one block of
- * one layer is 2*8*16*128*2 = 64 KiB and block b of layer l starts at
- * l * num_blocks * 64 KiB + b * 64 KiB (layer_stride = num_blocks * 64 KiB,
- * block_stride = 64 KiB). A block, every layer, is 32 pieces of 64 KiB:
- * 2 MiB, 128 KiB per token, 512 MiB for 4096 tokens.
+ * Fixed layout (KV_* macros), per engine region: for each of 32 layers an
+ * array [num_blocks][K,V][8 heads][16 tokens][128 dims] of bf16, so one
+ * block of one layer is 2*8*16*128*2 = 64 KiB and block b of layer l
+ * starts at l * num_blocks * 64 KiB + b * 64 KiB (layer_stride =
+ * num_blocks * 64 KiB, block_stride = 64 KiB). A block, every layer, is 32
+ * pieces of 64 KiB: 2 MiB, 128 KiB per token, 512 MiB for 4096 tokens.
+ *
+ * Presets (kv_preset_at): the same layout for any layer count, KV head
+ * count and head size; a TP rank holds kv_heads/tp consecutive heads, so
+ * its piece is [K,V][kv_heads/tp][block_tokens][head_dim]. MLA models
+ * (kv_heads 0) cache one latent vector per token instead of K and V per
+ * head, which TP does not split: every rank holds [block_tokens][latent].
+ * The fill pattern is defined on the whole model's piece, so the bytes a
+ * rank holds are the same whichever TP split put them there; at TP 1 the
+ * Llama-3-8B preset gives exactly the fixed layout's bytes.
  *
  * Header-only (static functions) because each .c file in tests/bench is a
  * program of its own.
@@ -17,6 +28,7 @@
 #define KVF_BENCH_KV_SHAPE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +118,159 @@ static inline long kv_check_piece(const uint8_t *p, uint64_t seed,
 					return (long)(i * 8 + b);
 		}
 	}
+	return -1;
+}
+
+/*
+ * Model presets for kvferry-bench -m kv. One line per model: adding one
+ * is adding a line. kv_heads 0 marks MLA (head_dim is then the latent
+ * width: DeepSeek-V3's kv_lora_rank 512 plus the 64 rope elements).
+ */
+struct kv_preset {
+	const char *name;  /* what -M takes */
+	const char *model; /* what it stands for */
+	uint32_t layers;
+	uint32_t kv_heads; /* 0: MLA, one latent vector per token */
+	uint32_t head_dim; /* elements per head and token (MLA: latent) */
+	uint32_t elem;     /* bytes per element */
+};
+
+/* The i-th preset, NULL past the last. (The table lives in a function so
+ * that programs which include this header but use no preset get no
+ * unused-variable warning.) */
+static inline const struct kv_preset *kv_preset_at(size_t i)
+{
+	static const struct kv_preset table[] = {
+		{"llama3-8b", "Llama-3-8B, GQA 32:8", 32, 8, 128, 2},
+		{"llama3-70b", "Llama-3-70B, GQA 64:8", 80, 8, 128, 2},
+		{"qwen2.5-32b", "Qwen2.5-32B, GQA 40:8", 64, 8, 128, 2},
+		{"deepseek-v3", "DeepSeek-V3, MLA latent 512+64", 61, 0, 576,
+		 2},
+	};
+
+	return i < sizeof table / sizeof table[0] ? &table[i] : NULL;
+}
+
+static inline const struct kv_preset *kv_preset_find(const char *name)
+{
+	const struct kv_preset *p;
+
+	for (size_t i = 0; (p = kv_preset_at(i)) != NULL; i++)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* What one engine (one TP rank) of a preset holds. */
+struct kv_shape {
+	uint32_t layers;
+	uint32_t block_tokens;
+	uint32_t kinds;      /* 2: K and V; 1: an MLA latent */
+	uint32_t heads;      /* heads of the whole model per kind (MLA: 1) */
+	uint32_t rank_heads; /* heads this rank holds */
+	uint32_t head0;      /* the first of them */
+	uint64_t run;        /* bytes of one head of one kind in one block */
+	uint64_t piece;      /* bytes of one layer of one block on this rank */
+};
+
+/* Rank rank of tp ranks. -1 when tp does not divide the KV heads (MLA:
+ * every tp works, each rank holds the whole latent). */
+static inline int kv_shape_init(struct kv_shape *s,
+                                const struct kv_preset *p,
+                                uint32_t block_tokens, uint32_t tp,
+                                uint32_t rank)
+{
+	bool mla = p->kv_heads == 0;
+
+	if (tp == 0 || rank >= tp || block_tokens == 0 ||
+	    (!mla && p->kv_heads % tp != 0))
+		return -1;
+	s->layers = p->layers;
+	s->block_tokens = block_tokens;
+	s->kinds = mla ? 1 : 2;
+	s->heads = mla ? 1 : p->kv_heads;
+	s->rank_heads = mla ? 1 : p->kv_heads / tp;
+	s->head0 = mla ? 0 : rank * s->rank_heads;
+	s->run = (uint64_t)block_tokens * p->head_dim * p->elem;
+	s->piece = (uint64_t)s->kinds * s->rank_heads * s->run;
+	return 0;
+}
+
+static inline struct kvf_layout kv_shape_layout(const struct kv_shape *s,
+                                                uint32_t num_blocks)
+{
+	struct kvf_layout l = {
+		.num_layers = s->layers,
+		.num_blocks = num_blocks,
+		.block_bytes = s->piece,
+		.layer_stride = (uint64_t)num_blocks * s->piece,
+		.block_stride = s->piece,
+		.offset = 0,
+	};
+	return l;
+}
+
+static inline uint64_t kv_shape_region_bytes(const struct kv_shape *s,
+                                             uint32_t num_blocks)
+{
+	return (uint64_t)s->layers * num_blocks * s->piece;
+}
+
+/* Byte offset of (layer, block) in a region of num_blocks blocks. */
+static inline uint64_t kv_shape_offset(const struct kv_shape *s,
+                                       uint32_t num_blocks, uint32_t layer,
+                                       uint32_t block)
+{
+	return (uint64_t)layer * num_blocks * s->piece +
+	       (uint64_t)block * s->piece;
+}
+
+/* Word offset, in the whole model's piece, of the first word of this
+ * rank's head h (local) of kind k. */
+static inline uint64_t kv_shape_word0(const struct kv_shape *s, uint32_t k,
+                                      uint32_t h)
+{
+	return ((uint64_t)k * s->heads + s->head0 + h) * s->run / 8;
+}
+
+/* Fill a piece with this rank's share of the whole model's pattern for
+ * (layer, logical block). s->run is a multiple of 8 for every preset. */
+static inline void kv_shape_fill_piece(const struct kv_shape *s, uint8_t *p,
+                                       uint64_t seed, uint32_t layer,
+                                       uint32_t lblock)
+{
+	uint64_t *w = (uint64_t *)(void *)p, words = s->run / 8;
+
+	for (uint32_t k = 0; k < s->kinds; k++)
+		for (uint32_t h = 0; h < s->rank_heads; h++) {
+			uint64_t g = kv_shape_word0(s, k, h);
+			for (uint64_t i = 0; i < words; i++)
+				*w++ = kv_word(seed, layer, lblock, g + i);
+		}
+}
+
+/* Byte index of the first wrong byte of a piece, or -1. */
+static inline long kv_shape_check_piece(const struct kv_shape *s,
+                                        const uint8_t *p, uint64_t seed,
+                                        uint32_t layer, uint32_t lblock)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+	uint64_t words = s->run / 8, at = 0;
+
+	for (uint32_t k = 0; k < s->kinds; k++)
+		for (uint32_t h = 0; h < s->rank_heads; h++) {
+			uint64_t g = kv_shape_word0(s, k, h);
+			for (uint64_t i = 0; i < words; i++, at++) {
+				uint64_t want = kv_word(seed, layer, lblock,
+				                        g + i);
+				if (w[at] == want)
+					continue;
+				for (unsigned b = 0; b < 8; b++)
+					if (((const uint8_t *)&w[at])[b] !=
+					    ((const uint8_t *)&want)[b])
+						return (long)(at * 8 + b);
+			}
+		}
 	return -1;
 }
 

@@ -20,13 +20,26 @@
  *         kvf_submit_blocks with 256 blocks: each call timed alone, in
  *         batches, completions drained between batches so the ring never
  *         fills; median and p99 in ns.
+ *   kv    (only when named; kv_sweep.h) KV-shaped requests of a model
+ *         preset (Llama-3-8B/70B, Qwen2.5-32B, DeepSeek-V3 MLA) over
+ *         request lengths, with prefill and decode TP (one engine per
+ *         rank), WRITE or READ, requests in flight, decode peers and
+ *         rails; its own sidecars; a fixed-column table and/or CSV or
+ *         JSON; the raw baseline at the size of one operation on the
+ *         wire.
  *
- * Both engines live in this process (two kvf_client connections, one per
- * sidecar); the clock is the same for submit and notification.
+ * In bw, lat and post both engines live in this process (two kvf_client
+ * connections, one per sidecar); the clock is the same for submit and
+ * notification.
  *
  *   kvferry-bench [-p provider] [-m all|bw|lat|post] [-s min] [-S max]
  *                 [-w window] [-o csv] [-x write|read|kv] [-R]
- *   -R skips the raw baseline; -x runs one part of the bandwidth mode.
+ *   kvferry-bench -m kv [-p provider] [-M preset] [-B block_tokens]
+ *                 [-T prefill_tp:decode_tp] [-L tokens,...] [-x write|read]
+ *                 [-c concurrency] [-P peers] [-r rails] [-A sidecar_args]
+ *                 [-i iters] [-w window] [-o table|csv|json[:file]] [-R]
+ *   -R skips the raw baseline; -x runs one part of the bandwidth mode
+ *   (with -m kv: the op). -h tells the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,7 +54,9 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/bench/fi_raw.h"
 #include "tests/bench/kv_shape.h"
+#include "tests/bench/kv_sweep.h"
 #include "tests/tap/proc.h"
 
 #define PROG "kvferry-bench"
@@ -58,13 +73,6 @@ struct opts {
 	int window;
 };
 
-/* One row of fi_raw_bench's CSV. */
-struct raw_row {
-	char mode[8], op[8];
-	uint64_t size, iters;
-	double gbps, usec;
-};
-
 struct bench {
 	struct opts o;
 	struct tp_daemon sa, sb;
@@ -75,8 +83,7 @@ struct bench {
 	kvf_region ka, kb; /* KV regions: 256 blocks on A, 264 on B */
 	uint8_t *kpa, *kpb;
 	uint32_t ka_blocks, kb_blocks;
-	struct raw_row *raw;
-	int nraw;
+	struct raw_set raw;
 	uint64_t next_tag;
 };
 
@@ -214,75 +221,19 @@ static void wait_notif(struct bench *B, uint64_t tag, double limit)
 static void raw_run(struct bench *B, const char *mode, bool read,
                     uint64_t min, uint64_t max)
 {
-	char bin[600], smin[32], smax[32], win[16];
-	const char *argv[16];
-	struct tp_run r;
-	int n = 0;
+	char why[1024];
 
 	if (B->o.no_raw)
 		return;
-	snprintf(bin, sizeof bin, "%s/tests/bench/fi_raw_bench",
-	         getenv("KVF_BUILD"));
-	snprintf(smin, sizeof smin, "%llu", (unsigned long long)min);
-	snprintf(smax, sizeof smax, "%llu", (unsigned long long)max);
-	snprintf(win, sizeof win, "%d", B->o.window);
-	argv[n++] = bin;
-	argv[n++] = "-p";
-	argv[n++] = B->o.prov;
-	argv[n++] = "-m";
-	argv[n++] = mode;
-	argv[n++] = "-s";
-	argv[n++] = smin;
-	argv[n++] = "-S";
-	argv[n++] = smax;
-	argv[n++] = "-w";
-	argv[n++] = win;
-	argv[n++] = "-o";
-	argv[n++] = "csv";
-	if (read)
-		argv[n++] = "-r";
-	argv[n] = NULL;
-	if (access(bin, X_OK) != 0)
-		die("%s: not built (make bench)", bin);
-	if (!B->o.csv)
-		fprintf(stderr, "  running %s -p %s -m %s -s %s -S %s -w %s%s\n",
-		        "fi_raw_bench", B->o.prov, mode, smin, smax, win,
-		        read ? " -r" : "");
-	if (tp_run(&r, 600000, NULL, argv) != 0)
-		die("%s could not start", bin);
-	if (r.status != 0 || r.timed_out)
-		die("fi_raw_bench %s%s failed (status %d%s): %s", mode,
-		    read ? " -r" : "", r.status,
-		    r.timed_out ? ", timed out" : "", r.err);
-	for (char *save = NULL, *l = strtok_r(r.out, "\n", &save); l;
-	     l = strtok_r(NULL, "\n", &save)) {
-		struct raw_row row;
-		char prov[64];
-		unsigned long long size, iters;
-
-		if (sscanf(l, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", prov,
-		           row.mode, row.op, &size, &iters, &row.gbps,
-		           &row.usec) != 7)
-			continue;
-		row.size = size;
-		row.iters = iters;
-		void *m = realloc(B->raw, (B->nraw + 1) * sizeof *B->raw);
-		if (!m)
-			die("out of memory");
-		B->raw = m;
-		B->raw[B->nraw++] = row;
-	}
-	tp_run_free(&r);
+	if (raw_bench_run(&B->raw, B->o.prov, mode, read, min, max,
+	                  B->o.window, !B->o.csv, why, sizeof why) != 0)
+		die("%s", why);
 }
 
 static const struct raw_row *raw_find(struct bench *B, const char *mode,
                                       const char *op, uint64_t size)
 {
-	for (int i = 0; i < B->nraw; i++)
-		if (!strcmp(B->raw[i].mode, mode) && !strcmp(B->raw[i].op, op) &&
-		    B->raw[i].size == size)
-			return &B->raw[i];
-	return NULL;
+	return raw_bench_find(&B->raw, mode, op, size);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -715,62 +666,111 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: " PROG " [-p provider] [-m all|bw|lat|post] [-s min] "
-	        "[-S max] [-w window] [-o csv] [-R]\n"
-	        "  -p  libfabric provider for both sidecars and the baseline "
+	        "[-S max] [-w window] [-o csv] [-x write|read|kv] [-R]\n"
+	        "       " PROG " -m kv [-p provider] [-M preset] [-B tokens] "
+	        "[-T p:d] [-L n,n,...]\n"
+	        "                     [-x write|read] [-c conc] [-P peers] "
+	        "[-r rails] [-A args] [-i iters]\n"
+	        "                     [-w window] [-o table|csv|json[:file]] "
+	        "[-R]\n"
+	        "  -p  libfabric provider for the sidecars and the baseline "
 	        "(default tcp = tcp;ofi_rxm)\n"
-	        "  -m  what to measure (default all)\n"
+	        "  -m  what to measure (default all = bw, lat, post; kv only "
+	        "when named)\n"
 	        "  -s, -S  size sweep, bytes with k/m/g (default 4k..64m)\n"
-	        "  -w  transfers in flight (default 64, as fi_raw_bench)\n"
-	        "  -o csv  machine-readable output\n"
-	        "  -x write|read|kv  only that part of -m bw\n"
+	        "  -w  transfers in flight (default 64, as fi_raw_bench); "
+	        "-m kv: the baseline's window\n"
+	        "  -o csv  machine-readable output instead of the table; -m "
+	        "kv also takes json,\n"
+	        "      and FMT:FILE writes it to FILE beside the table\n"
+	        "  -x write|read|kv  only that part of -m bw; -m kv: the op "
+	        "(default write)\n"
 	        "  -R  skip the raw libfabric baseline\n");
+	kvs_usage(f);
 }
 
 int main(int argc, char **argv)
 {
 	static struct bench bench;
 	struct bench *B = &bench;
-	const char *mode = "all";
+	struct kvs_args ka = {0};
+	const char *mode = "all", *fmt = NULL;
 	int c;
 
 	B->o.prov = "tcp";
 	B->o.min = 4096;
 	B->o.max = 64ull << 20;
 	B->o.window = 64;
-	while ((c = getopt(argc, argv, "p:m:s:S:w:o:x:Rh")) != -1) {
+	while ((c = getopt(argc, argv,
+	                   "p:m:s:S:w:o:x:RM:B:T:L:c:P:r:A:i:h")) != -1) {
 		switch (c) {
 		case 'p': B->o.prov = optarg; break;
 		case 'm': mode = optarg; break;
 		case 's': B->o.min = parse_size(optarg); break;
 		case 'S': B->o.max = parse_size(optarg); break;
 		case 'w': B->o.window = atoi(optarg); break;
-		case 'o':
-			if (strcmp(optarg, "csv") != 0) {
-				fprintf(stderr, PROG ": -o '%s': only csv\n",
-				        optarg);
-				return 2;
-			}
-			B->o.csv = true;
-			break;
+		case 'o': fmt = optarg; break;
 		case 'R': B->o.no_raw = true; break;
 		case 'x': B->o.only = optarg; break;
+		case 'M': ka.preset = optarg; ka.any = true; break;
+		case 'B': ka.block = optarg; ka.any = true; break;
+		case 'T': ka.tp = optarg; ka.any = true; break;
+		case 'L': ka.lengths = optarg; ka.any = true; break;
+		case 'c': ka.conc = optarg; ka.any = true; break;
+		case 'P': ka.peers = optarg; ka.any = true; break;
+		case 'r': ka.rails = optarg; ka.any = true; break;
+		case 'A': ka.extra = optarg; ka.any = true; break;
+		case 'i': ka.iters = optarg; ka.any = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind < argc || B->o.window < 1 || B->o.window > 1024) {
+		fprintf(stderr,
+		        PROG ": bad arguments: window wants 1..1024\n");
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(mode, "kv")) {
+		struct kvs_opts ko;
+		int rc;
+
+		ka.fmt = fmt;
+		if ((rc = kvs_opts_parse(&ko, &ka, B->o.prov, B->o.window,
+		                         B->o.no_raw, B->o.only)) != 0)
+			return rc;
+		if (kv_find_build(PROG) != 0)
+			return 1;
+		rc = kv_sweep_main(&ko);
+		if (ko.mout && ko.mout != stdout && fclose(ko.mout) != 0) {
+			fprintf(stderr, PROG ": -o %s: %s\n", fmt,
+			        strerror(errno));
+			rc = 1;
+		}
+		return rc;
+	}
+	if (ka.any) {
+		fprintf(stderr, PROG ": -M, -B, -T, -L, -c, -P, -r, -A and -i "
+		        "go with -m kv\n");
+		return 2;
+	}
+	if (fmt && strcmp(fmt, "csv") != 0) {
+		fprintf(stderr, PROG ": -o '%s': only csv (json goes with -m "
+		        "kv)\n", fmt);
+		return 2;
+	}
+	B->o.csv = fmt != NULL;
 	B->o.bw = !strcmp(mode, "all") || !strcmp(mode, "bw");
 	B->o.lat = !strcmp(mode, "all") || !strcmp(mode, "lat");
 	B->o.post = !strcmp(mode, "all") || !strcmp(mode, "post");
 	if (!B->o.bw && !B->o.lat && !B->o.post) {
-		fprintf(stderr, PROG ": -m '%s': want all, bw, lat or post\n",
-		        mode);
+		fprintf(stderr, PROG ": -m '%s': want all, bw, lat, post or "
+		        "kv\n", mode);
 		return 2;
 	}
-	if (optind < argc || B->o.min < 64 || B->o.max < B->o.min ||
-	    B->o.max > (1ull << 30) || B->o.window < 1 ||
-	    B->o.window > 1024) {
-		fprintf(stderr, PROG ": bad arguments: sizes want 64 <= min <= "
-		        "max <= 1g, window 1..1024\n");
+	if (B->o.min < 64 || B->o.max < B->o.min || B->o.max > (1ull << 30)) {
+		fprintf(stderr, PROG ": bad arguments: sizes want 64 <= min "
+		        "<= max <= 1g\n");
 		usage(stderr);
 		return 2;
 	}
@@ -799,6 +799,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": a sidecar did not stop on SIGTERM\n");
 		return 1;
 	}
-	free(B->raw);
+	raw_set_fini(&B->raw);
 	return 0;
 }

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 
 #include "client/kvferry.h"
 #include "tests/bench/kv_shape.h"
+#include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 
 #define SEED 0x6b76666572727921ull /* fixed: the demo is deterministic */
@@ -38,77 +38,18 @@
 
 static const char *prog = "kvferry_demo";
 
+/* Each engine's waits: events passed over, a failure and a timeout go to
+ * stderr named by the engine (stdout is the demo's report). */
+static const struct tp_wait_opts decode_wait = {.say = TP_SAY_STDERR,
+                                                .who = "decode"};
+static const struct tp_wait_opts prefill_wait = {.say = TP_SAY_STDERR,
+                                                 .who = "prefill"};
+
 struct decode_hello {
 	kvf_region region;
 	uint32_t num_blocks;
 	uint32_t nblocks;
 };
-
-/* Read exactly n bytes from fd within ms; 0 or -1. */
-static int read_full(int fd, void *p, size_t n, int ms)
-{
-	uint8_t *b = p;
-	double end = kv_now() + ms / 1000.0;
-
-	while (n) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int left = (int)((end - kv_now()) * 1000);
-		if (left <= 0 || poll(&pf, 1, left) <= 0) {
-			if (left > 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		ssize_t r = read(fd, b, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = write(fd, b, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-/* Wait for one event of type; others are reported and skipped. */
-static int wait_event(const char *who, kvf_client *c,
-                      enum kvf_event_type type, struct kvf_event *ev)
-{
-	double end = kv_now() + WAIT_MS / 1000.0;
-
-	while (kv_now() < end) {
-		int n = 0, rc = kvf_wait(c, ev, 1, 200, &n);
-		if (rc != 0) {
-			fprintf(stderr, "%s: kvf_wait() failed: %s (%d): %s\n",
-			        who, kvf_strerror(rc), rc, kvf_last_error());
-			return -1;
-		}
-		if (n == 1 && ev->type == type)
-			return 0;
-		if (n == 1)
-			fprintf(stderr, "%s: unexpected event %d (status %s)\n",
-			        who, ev->type, kvf_strerror(ev->status));
-	}
-	fprintf(stderr, "%s: no %s event within %d ms\n", who,
-	        type == KVF_EV_NOTIF ? "notification" : "completion",
-	        WAIT_MS);
-	return -1;
-}
 
 #define FAIL(...)                                                      \
 	do {                                                           \
@@ -150,11 +91,12 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 		blocks[i] = kv_decode_block(num, i);
 	h.num_blocks = num;
 	h.nblocks = nblocks;
-	if (write_full(to_pre, &h, sizeof h) != 0 ||
-	    write_full(to_pre, blocks, nblocks * sizeof *blocks) != 0)
+	if (tp_write_full(to_pre, &h, sizeof h, 10000) != 0 ||
+	    tp_write_full(to_pre, blocks, nblocks * sizeof *blocks,
+	                  10000) != 0)
 		FAIL("decode: cannot reach prefill over the pipe");
 
-	if (wait_event("decode", c, KVF_EV_NOTIF, &ev) != 0)
+	if (!tp_wait_event(c, KVF_EV_NOTIF, WAIT_MS, &ev, &decode_wait))
 		goto out;
 	t_notif = kv_now();
 	if (ev.tag_len != 6 || memcmp(ev.tag, "req-42", 6) != 0 ||
@@ -162,7 +104,7 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 		FAIL("decode: notification with tag '%.*s' from '%s', want "
 		     "'req-42' from 'prefill'",
 		     (int)ev.tag_len, (const char *)ev.tag, ev.peer_engine);
-	if (read_full(from_pre, &t_submit, sizeof t_submit, 10000) != 0)
+	if (tp_read_full(from_pre, &t_submit, sizeof t_submit, 10000) != 0)
 		FAIL("decode: prefill never said when it submitted");
 
 	/* Every byte of every layer of every block. */
@@ -247,14 +189,15 @@ static int prefill_main(const char *sock, const char *decode_url,
 		for (uint32_t l = 0; l < KV_LAYERS; l++)
 			kv_fill_piece(kv_piece(buf, nblocks, l, i), SEED, l, i);
 
-	if (read_full(from_dec, &h, sizeof h, 30000) != 0 ||
+	if (tp_read_full(from_dec, &h, sizeof h, 30000) != 0 ||
 	    h.nblocks != nblocks)
 		FAIL("prefill: decode did not send its blocks");
 	local = malloc(nblocks * sizeof *local);
 	remote = malloc(nblocks * sizeof *remote);
 	if (!local || !remote)
 		FAIL("prefill: out of memory");
-	if (read_full(from_dec, remote, nblocks * sizeof *remote, 10000) != 0)
+	if (tp_read_full(from_dec, remote, nblocks * sizeof *remote,
+	                 10000) != 0)
 		FAIL("prefill: decode's block list was cut short");
 	for (uint32_t i = 0; i < nblocks; i++)
 		local[i] = i;
@@ -269,9 +212,9 @@ static int prefill_main(const char *sock, const char *decode_url,
 	if (rc != 0)
 		FAIL("prefill: kvf_submit_blocks(%u blocks) failed: %s (%d): %s",
 		     nblocks, kvf_strerror(rc), rc, kvf_last_error());
-	if (write_full(to_dec, &t0, sizeof t0) != 0)
+	if (tp_write_full(to_dec, &t0, sizeof t0, 10000) != 0)
 		FAIL("prefill: cannot reach decode over the pipe");
-	if (wait_event("prefill", c, KVF_EV_XFER_DONE, &ev) != 0)
+	if (!tp_wait_event(c, KVF_EV_XFER_DONE, WAIT_MS, &ev, &prefill_wait))
 		goto out;
 	t1 = kv_now();
 	if (ev.xfer != x || ev.status != 0)
@@ -290,32 +233,19 @@ out:
 	return status;
 }
 
-/* Reap pid within ms (SIGKILL after); its exit status, or -1. */
+/* Reap pid within ms (SIGKILL after); its exit status, or -1 (said on
+ * stderr) when it had to be killed or a signal ended it. */
 static int reap(pid_t pid, int ms, const char *who)
 {
-	double end = kv_now() + ms / 1000.0;
-	int st;
+	int code = tp_reap(pid, ms);
 
-	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return -1;
-		if (kv_now() > end) {
-			fprintf(stderr, "%s: %s did not finish in %d ms; killed\n",
-			        prog, who, ms);
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(5000);
-	}
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	fprintf(stderr, "%s: %s died of signal %d\n", prog, who,
-	        WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-	return -1;
+	if (code < 0)
+		fprintf(stderr, "%s: %s did not finish in %d ms; killed\n",
+		        prog, who, ms);
+	else if (code > 128)
+		fprintf(stderr, "%s: %s died of signal %d\n", prog, who,
+		        code - 128);
+	return code > 128 ? -1 : code;
 }
 
 static void show_log(const struct tp_daemon *d, const char *name)

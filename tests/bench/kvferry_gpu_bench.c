@@ -12,10 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 
 #ifndef KVF_HAVE_CUDA
@@ -39,13 +40,6 @@ static const struct model models[] = {
 	{"llama3-70b", 80},
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 #define CK(x)                                                                \
 	do {                                                                 \
 		cudaError_t e_ = (x);                                        \
@@ -55,44 +49,31 @@ static double now_s(void)
 		}                                                            \
 	} while (0)
 
-static int wait_type(kvf_client *c, enum kvf_event_type type)
-{
-	struct kvf_event ev;
-	double t0 = now_s();
-	while (now_s() - t0 < 60) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return -1;
-		if (n && ev.type == type)
-			return ev.type == KVF_EV_XFER_DONE ? ev.status : 0;
-		if (n && ev.status)
-			fprintf(stderr, "event: %s\n", ev.message);
-	}
-	return -1;
-}
-
 /* Push every block src -> dst, return the best GB/s over iters. */
 static double push(kvf_client *src, kvf_client *dst, kvf_peer peer,
                    kvf_region lr, kvf_region rr, uint32_t blocks,
                    uint64_t bytes, int iters)
 {
 	uint32_t *ids = malloc(blocks * sizeof *ids);
+	struct kvf_event ev;
 	double best = 0;
 	for (uint32_t i = 0; i < blocks; i++)
 		ids[i] = i;
 	for (int it = 0; it <= iters; it++) {
 		struct kvf_xfer_opts o = {.tag = "b", .tag_len = 1,
 		                          .timeout_ms = 60000};
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		if (kvf_submit_blocks(src, KVF_WRITE, peer, lr, rr, ids, ids,
 		                      blocks, &o, NULL) != 0 ||
-		    wait_type(dst, KVF_EV_NOTIF) != 0) {
+		    !tp_wait_event(dst, KVF_EV_NOTIF, 60000, &ev,
+		                   &tp_wait_stderr)) {
 			fprintf(stderr, "push failed: %s\n", kvf_last_error());
 			free(ids);
 			return 0;
 		}
-		double gbs = (double)bytes / (now_s() - t0) / 1e9;
-		if (wait_type(src, KVF_EV_XFER_DONE) != 0)
+		double gbs = (double)bytes / (tp_now_s() - t0) / 1e9;
+		if (!tp_wait_event(src, KVF_EV_XFER_DONE, 60000, &ev,
+		                   &tp_wait_stderr) || ev.status != 0)
 			fprintf(stderr, "completion not ok\n");
 		if (it > 0 && gbs > best) /* the first is warm-up */
 			best = gbs;
@@ -108,14 +89,14 @@ static double memcpy_gbs(void *dst, const void *src, uint64_t bytes,
 	double best = 0;
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	for (int it = 0; it <= iters; it++) {
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		for (uint64_t off = 0; off < bytes; off += piece)
 			CK(cudaMemcpyAsync((uint8_t *)dst + off,
 			                   (const uint8_t *)src + off,
 			                   piece < bytes - off ? piece : bytes - off,
 			                   kind, s));
 		CK(cudaStreamSynchronize(s));
-		double gbs = (double)bytes / (now_s() - t0) / 1e9;
+		double gbs = (double)bytes / (tp_now_s() - t0) / 1e9;
 		if (it > 0 && gbs > best)
 			best = gbs;
 	}

@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 
 #ifndef KVF_HAVE_CUDA
@@ -51,36 +53,12 @@ struct fig {
 	int n;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void fig_add(struct fig *f, double gbs)
 {
 	if (gbs > f->best)
 		f->best = gbs;
 	f->mean = (f->mean * f->n + gbs) / (f->n + 1);
 	f->n++;
-}
-
-static int wait_type(kvf_client *c, enum kvf_event_type type)
-{
-	struct kvf_event ev;
-	double t0 = now_s();
-	while (now_s() - t0 < 60) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return -1;
-		if (n && ev.type == type)
-			return ev.type == KVF_EV_XFER_DONE ? ev.status : 0;
-		if (n && ev.status)
-			fprintf(stderr, "event: %s\n", ev.message);
-	}
-	fprintf(stderr, "no event of type %d in 60 s\n", type);
-	return -1;
 }
 
 /* Push every block src -> dst (dst block dst_ids[i] gets src block i);
@@ -90,19 +68,23 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
                 const uint32_t *dst_ids, uint32_t blocks, uint64_t bytes,
                 int iters, struct fig *f)
 {
+	struct kvf_event ev;
+
 	for (int it = 0; it <= iters; it++) {
 		struct kvf_xfer_opts o = {.tag = "b", .tag_len = 1,
 		                          .timeout_ms = 60000};
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		if (kvf_submit_blocks(src, KVF_WRITE, peer, lr, rr, ids,
 		                      dst_ids, blocks, &o, NULL) != 0) {
 			fprintf(stderr, "submit: %s\n", kvf_last_error());
 			return -1;
 		}
-		if (wait_type(dst, KVF_EV_NOTIF) != 0)
+		if (!tp_wait_event(dst, KVF_EV_NOTIF, 60000, &ev,
+		                   &tp_wait_stderr))
 			return -1;
-		double dt = now_s() - t0;
-		if (wait_type(src, KVF_EV_XFER_DONE) != 0) {
+		double dt = tp_now_s() - t0;
+		if (!tp_wait_event(src, KVF_EV_XFER_DONE, 60000, &ev,
+		                   &tp_wait_stderr) || ev.status != 0) {
 			fprintf(stderr, "completion not ok\n");
 			return -1;
 		}
@@ -120,7 +102,7 @@ static void peer_copy(void *dst, const void *src, uint64_t bytes,
 	CK(cudaSetDevice(0));
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	for (int it = 0; it <= iters; it++) {
-		double t0 = now_s();
+		double t0 = tp_now_s();
 		for (uint64_t off = 0; off < bytes; off += piece)
 			CK(cudaMemcpyPeerAsync((uint8_t *)dst + off, 1,
 			                       (const uint8_t *)src + off, 0,
@@ -128,7 +110,7 @@ static void peer_copy(void *dst, const void *src, uint64_t bytes,
 			                                           : bytes - off,
 			                       s));
 		CK(cudaStreamSynchronize(s));
-		double dt = now_s() - t0;
+		double dt = tp_now_s() - t0;
 		if (it > 0)
 			fig_add(f, (double)bytes / dt / 1e9);
 	}
@@ -247,10 +229,7 @@ int main(int argc, char **argv)
 		ids[i] = i;
 		rev[i] = blocks - 1 - i;
 	}
-	for (uint64_t i = 0; i < bytes; i += 8) {
-		uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull;
-		memcpy(want + i, &x, 8);
-	}
+	tp_pattern_fill(want, bytes, 1);
 	CK(cudaMemcpy(g0, want, bytes, cudaMemcpyHostToDevice));
 	CK(cudaMemset(g1, 0, bytes));
 	if (kvf_register_cuda(pc, g0, bytes, &l, &r0) ||

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sidecar/plan.h"
+#include "tests/tap/clock.h"
 
 #define LAYERS 80u
 #define BLOCKS 256u
@@ -32,13 +32,6 @@ static const struct sc_remote_region *get_r(void *a, uint32_t id)
 	return id == 2 ? &rem : NULL;
 }
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void run(const char *name, const struct ipc_xfer_view *v,
                 uint64_t nseg)
 {
@@ -50,13 +43,13 @@ static void run(const char *name, const struct ipc_xfer_view *v,
 
 	sc_plan_init(&p);
 	sc_plan_build(&p, &env, v, err, sizeof err); /* warm-up */
-	t0 = now();
+	t0 = tp_now_s();
 	for (int i = 0; i < iters; i++)
 		if (sc_plan_build(&p, &env, v, err, sizeof err) != 0) {
 			fprintf(stderr, "%s: %s\n", name, err);
 			exit(1);
 		}
-	double dt = (now() - t0) / iters;
+	double dt = (tp_now_s() - t0) / iters;
 	printf("%-28s %8llu segments -> %6u ops  %8.1f us  %6.1f M segments/s\n",
 	       name, (unsigned long long)nseg, p.nops, dt * 1e6,
 	       (double)nseg / dt / 1e6);

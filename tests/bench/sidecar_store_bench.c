@@ -23,10 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/fio.h"
 #include "tests/tap/proc.h"
 
 struct cfg {
@@ -36,13 +37,6 @@ struct cfg {
 	const char *direct;
 	int csv, nofio;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int ret)
 {
@@ -58,7 +52,7 @@ static double pass(kvf_client *c, kvf_region r, const struct cfg *g,
 {
 	uint32_t *blocks = malloc(sizeof *blocks * g->per_obj);
 	struct kvf_event ev[64];
-	double t0 = now(), end = t0 + 600;
+	double t0 = tp_now_s(), end = t0 + 600;
 	uint32_t left = count;
 	char name[64];
 
@@ -90,35 +84,11 @@ static double pass(kvf_client *c, kvf_region r, const struct cfg *g,
 			}
 			left--;
 		}
-		if (now() > end)
+		if (tp_now_s() > end)
 			die("wait", KVF_ETIMEDOUT);
 	}
 	free(blocks);
-	return now() - t0;
-}
-
-static double fio(const struct cfg *g, int direct, const char *rw,
-                  uint64_t size)
-{
-	char cmd[1400];
-	double bw = 0;
-	FILE *p;
-
-	/* A save makes a new file: fio writes a fresh one too. */
-	snprintf(cmd, sizeof cmd, "%s"
-	         "fio --name=kvfbench --directory='%s' --filename=fio.bench "
-	         "--rw=%s --bs=%" PRIu64 " --iodepth=%u --ioengine=io_uring "
-	         "--direct=%d --size=%" PRIu64 " --loops=1 "
-	         "--output-format=json 2>/dev/null | jq '.jobs[0].%s.bw_bytes'",
-	         strcmp(rw, "write") ? "" : "rm -f \"$KVF_BENCH_DIR\"/fio.bench; ",
-	         g->dir, rw, g->bbytes, g->qd, direct, size,
-	         strcmp(rw, "write") ? "read" : "write");
-	p = popen(cmd, "r");
-	if (!p || fscanf(p, "%lf", &bw) != 1)
-		bw = 0;
-	if (p)
-		pclose(p);
-	return bw / 1e9;
+	return tp_now_s() - t0;
 }
 
 int main(int argc, char **argv)
@@ -162,7 +132,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	g.dir = dir;
-	setenv("KVF_BENCH_DIR", dir, 1);
 	snprintf(qd, sizeof qd, "%u", g.qd);
 	{
 		const char *args[] = {"--provider", "tcp", "--store-dir", dir,
@@ -213,8 +182,10 @@ int main(int argc, char **argv)
 	double fw = 0, fr = 0;
 	if (!g.nofio) {
 		for (uint32_t it = 0; it < g.iters; it++) {
-			double w = fio(&g, direct, "write", bytes);
-			double rr = fio(&g, direct, "read", bytes);
+			double w = tp_fio_gbps(g.dir, "write", g.bbytes,
+			                       g.qd, direct, bytes);
+			double rr = tp_fio_gbps(g.dir, "read", g.bbytes,
+			                        g.qd, direct, bytes);
 			fw = w > fw ? w : fw;
 			fr = rr > fr ? rr : fr;
 		}

@@ -21,17 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "tests/tap/clock.h"
+#include "tests/tap/fio.h"
 #include "xfer/store.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int ret, const char *msg)
 {
@@ -44,7 +38,7 @@ static void die(const char *what, int ret, const char *msg)
 static void drain(struct xfer_store *s, int n)
 {
 	struct xfer_store_done d[64];
-	double end = now() + 600;
+	double end = tp_now_s() + 600;
 	while (n > 0) {
 		int got = xfer_store_poll(s, d, 64);
 		for (int i = 0; i < got; i++)
@@ -52,7 +46,7 @@ static void drain(struct xfer_store *s, int n)
 				die("operation", d[i].status, d[i].msg);
 		n -= got;
 		if (n > 0 && got == 0) {
-			if (now() > end)
+			if (tp_now_s() > end)
 				die("drain", KVF_ETIMEDOUT, "no completion");
 			xfer_store_wait(s, 100);
 		}
@@ -74,7 +68,7 @@ static double pass(struct xfer_store *s, const struct cfg *c, char *base,
 	uint32_t nb = c->layers * c->per_obj;
 	uint64_t layer_stride = (uint64_t)c->per_obj * c->objects * c->bbytes;
 	void **v = malloc(sizeof(void *) * nb);
-	double t0 = now();
+	double t0 = tp_now_s();
 	char name[64];
 
 	for (uint32_t o = first; o < first + count; o++) {
@@ -92,30 +86,7 @@ static double pass(struct xfer_store *s, const struct cfg *c, char *base,
 	}
 	drain(s, (int)count);
 	free(v);
-	return now() - t0;
-}
-
-static double fio(const struct cfg *c, int direct, const char *rw,
-                  uint64_t size)
-{
-	char cmd[1024];
-	double bw = 0;
-	/* A save makes a new file: fio writes a fresh one too, not an
-	 * overwrite of the previous run's (no extent allocation there). */
-	snprintf(cmd, sizeof(cmd), "%s"
-	         "fio --name=kvfbench --directory='%s' --filename=fio.bench "
-	         "--rw=%s --bs=%" PRIu64 " --iodepth=%u --ioengine=io_uring "
-	         "--direct=%d --size=%" PRIu64 " --loops=%u "
-	         "--output-format=json 2>/dev/null | jq '.jobs[0].%s.bw_bytes'",
-	         strcmp(rw, "write") ? "" : "rm -f \"$KVF_BENCH_DIR\"/fio.bench; ",
-	         c->dir, rw, c->bbytes, c->qd, direct, size, 1,
-	         strcmp(rw, "write") ? "read" : "write");
-	FILE *p = popen(cmd, "r");
-	if (!p || fscanf(p, "%lf", &bw) != 1)
-		bw = 0;
-	if (p)
-		pclose(p);
-	return bw / 1e9;
+	return tp_now_s() - t0;
 }
 
 int main(int argc, char **argv)
@@ -156,7 +127,6 @@ int main(int argc, char **argv)
 	if (!mkdtemp(dir))
 		die("mkdtemp", KVF_ESYSTEM, dir);
 	c.dir = dir;
-	setenv("KVF_BENCH_DIR", dir, 1);
 
 	uint64_t region = (uint64_t)c.layers * c.per_obj * c.objects *
 	                  c.bbytes;
@@ -201,8 +171,10 @@ int main(int argc, char **argv)
 	double fw = 0, fr = 0;
 	if (!c.nofio) {
 		for (uint32_t it = 0; it < c.iters; it++) {
-			double w = fio(&c, direct, "write", bytes);
-			double r = fio(&c, direct, "read", bytes);
+			double w = tp_fio_gbps(c.dir, "write", c.bbytes,
+			                       c.qd, direct, bytes);
+			double r = tp_fio_gbps(c.dir, "read", c.bbytes,
+			                       c.qd, direct, bytes);
 			fw = w > fw ? w : fw;
 			fr = r > fr ? r : fr;
 		}

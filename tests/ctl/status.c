@@ -67,7 +67,7 @@ int main(void)
 	char want[512], expr[1024], *log, provider[64] = "";
 	long up1 = -1, up2 = -1;
 
-	plan(25);
+	plan(26);
 	if (tp_daemon_start(&d, "d", NULL, NULL) != 0)
 		bail("kvferryd did not start");
 
@@ -91,7 +91,7 @@ int main(void)
 	}
 	tp_run_free(&r);
 	log = tp_daemon_log(&d);
-	snprintf(want, sizeof(want), "fabric: provider %s,", provider);
+	snprintf(want, sizeof(want), "fabric: rail 0: provider %s,", provider);
 	like(log, want, "text: the provider is the one the daemon logged");
 	free(log);
 
@@ -123,8 +123,11 @@ int main(void)
 		    "and (.sidecar_id | test(\"^[0-9a-f]{32}$\")) and "
 		    "(.uptime_ms | type) == \"number\""),
 		    "json: version, sidecar id, uptime");
-		ok(jq_true(r.out, "keys_unsorted | length == 18"),
-		    "json: 18 keys");
+		ok(jq_true(r.out, "keys_unsorted | length == 19"),
+		    "json: 19 keys");
+		ok(jq_true(r.out, ".rails | length == 1 and .[0].index == 0 "
+		    "and .[0].bytes == 0 and (.[0].domain | length > 0)"),
+		    "json: one rail, idle, with its NIC named");
 	}
 	{
 		const char *p = strstr(r.out, "\"uptime_ms\":");

@@ -37,6 +37,10 @@ static const char *const flag_env[][2] = {
 	{ "--socket-mode", "KVFERRY_SOCKET_MODE" },
 	{ "--socket-group", "KVFERRY_SOCKET_GROUP" },
 	{ "--metrics-url", "KVFERRY_METRICS_URL" },
+	{ "--rails", "KVFERRY_RAILS" },
+	{ "--stripe-min", "KVFERRY_STRIPE_MIN" },
+	{ "--stripe-chunk", "KVFERRY_STRIPE_CHUNK" },
+	{ "--poll-spin-us", "KVFERRY_POLL_SPIN_US" },
 };
 #define NOPTS (sizeof(flag_env) / sizeof(flag_env[0]))
 
@@ -47,7 +51,7 @@ static const struct bad bads[NOPTS] = {
 	{ "--peer-url", "tcp://127.0.0.1:99999", "port '99999' is not a number in 1..65535" },
 	{ "--advertise-url", "tcp://0.0.0.0:18515", "must name a host peers can reach, not a wildcard" },
 	{ "--provider", "tcp ofi", "' ' cannot appear in a provider name" },
-	{ "--fabric-addr", "tcp://10.0.0.1:1", "must be a host name or address, not a URL" },
+	{ "--fabric-addr", "tcp://10.0.0.1:1", "must be a host name or address (or a comma-separated list of them, one rail each), not a URL" },
 	{ "--log-level", "loud", "must be error, warn, info or debug" },
 	{ "--log-format", "xml", "must be text or json" },
 	{ "--xfer-timeout-ms", "0", "must be a whole number of milliseconds in 1..3600000" },
@@ -57,6 +61,10 @@ static const struct bad bads[NOPTS] = {
 	{ "--socket-mode", "0999", "must be octal permission bits" },
 	{ "--socket-group", "kvf-no-such-group", "no such group" },
 	{ "--metrics-url", "ftp://x:1", "must start with http://" },
+	{ "--rails", "33", "must be a count in 1..32, all, or NIC (fabric domain) names" },
+	{ "--stripe-min", "lots", "must be a number of bytes, optionally with a K, M, G or T suffix" },
+	{ "--stripe-chunk", "1K", "must be at least 4K" },
+	{ "--poll-spin-us", "-5", "must be microseconds in 0..1000000" },
 };
 
 static const char *env_of(const char *flag)

@@ -3,35 +3,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* The completion of one transfer: its status, and how long it took. */
+/* The completion of one transfer: its status, and how long it took; -1
+ * when none came within limit_ms, -2 when kvf_wait failed. */
 static int await_done(kvf_client *c, int limit_ms, long *took, char *msg)
 {
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	struct kvf_event ev;
-	while (now_ms() - t0 < limit_ms) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return -2;
-		if (n && ev.type == KVF_EV_XFER_DONE) {
-			*took = now_ms() - t0;
-			snprintf(msg, 160, "%s", ev.message);
-			return ev.status;
-		}
-	}
-	return -1;
+	int err = 0;
+	struct tp_wait_opts o = {.say = TP_SAY_QUIET, .err = &err};
+
+	if (!tp_wait_event(c, KVF_EV_XFER_DONE, limit_ms, &ev, &o))
+		return err ? -2 : -1;
+	*took = tp_now_ms() - t0;
+	snprintf(msg, 160, "%s", ev.message);
+	return ev.status;
 }
 
 int main(void)
@@ -39,7 +32,7 @@ int main(void)
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", "--heartbeat-ms", "300",
 	                            NULL};
-	struct kvf_connect_opts oa = {0}, ob = {0};
+	struct kvf_connect_opts ob = {0};
 	kvf_client *pre, *dec;
 	uint8_t *pb, *db;
 	kvf_region pr, dr;
@@ -52,12 +45,9 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) || kvf_connect("dec", &ob, &dec) ||
-	    kvf_alloc_host(pre, 1 << 20, NULL, (void **)&pb, &pr) ||
-	    kvf_alloc_host(dec, 1 << 20, NULL, (void **)&db, &dr) ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer))
+	tp_engine_open("pre", &a, NULL, 1 << 20, &pre, &pb, &pr);
+	tp_engine_open("dec", &b, NULL, 1 << 20, &dec, &db, &dr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer))
 		bail("setup: %s", kvf_last_error());
 	struct kvf_seg s = {pr, dr, 0, 0, 1 << 20};
 	struct kvf_xfer_opts o = {.tag = "t", .tag_len = 1, .timeout_ms = 1500};

@@ -3,47 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
 #define REGION (8u << 20)
 
 static struct kvf_event ev;
-
-/* Wait for one event of the given type; 0 when none came in time. */
-static int wait_event(kvf_client *c, enum kvf_event_type type, int ms)
-{
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return 0;
-		if (n == 1 && ev.type == type)
-			return 1;
-		if (n == 1)
-			diag("unexpected event type %d status %d (%s)", ev.type,
-			     ev.status, ev.message);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if ((t1.tv_sec - t0.tv_sec) * 1000 +
-		        (t1.tv_nsec - t0.tv_nsec) / 1000000 > ms)
-			return 0;
-	}
-}
-
-static void pattern(uint8_t *p, size_t n, uint32_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
 
 static void run(const char *prov)
 {
@@ -80,13 +50,10 @@ static void run(const char *prov)
 	like(kvf_last_error(), "nobody", "message names the missing engine");
 	{
 		char url[64];
-		struct timespec t0, t1;
 		snprintf(url, sizeof url, "tcp://127.0.0.1:%d", tp_free_port());
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		long t0 = tp_now_ms();
 		int rc = kvf_resolve_peer(pre, url, "decode", 500, &peer);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
-		          (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		long ms = tp_now_ms() - t0;
 		ok(rc == KVF_ETIMEDOUT || rc == KVF_EPEER,
 		   "no sidecar at the URL: %s", kvf_strerror(rc));
 		ok(ms < 3000, "and the answer came in %ld ms", ms);
@@ -95,7 +62,7 @@ static void run(const char *prov)
 	       "prefill resolves decode through B");
 
 	/* Push: three segments, one notification. */
-	pattern(pbuf, REGION, 1);
+	tp_pattern_fill(pbuf, REGION, 1);
 	struct kvf_seg segs[3] = {
 		{pr, dr, 0, 4096, 1 << 20},
 		{pr, dr, 1 << 20, (1 << 20) + 4096, 1 << 20},
@@ -104,26 +71,28 @@ static void run(const char *prov)
 	struct kvf_xfer_opts o = {.tag = "req-1", .tag_len = 5};
 	is_int(kvf_submit(pre, KVF_WRITE, peer, segs, 3, &o, &x), 0,
 	       "WRITE of 3 segments submitted");
-	ok(wait_event(dec, KVF_EV_NOTIF, 10000), "decode got a notification");
+	ok(tp_wait_event(dec, KVF_EV_NOTIF, 10000, &ev, NULL),
+	   "decode got a notification");
 	is_blob(ev.tag, "req-1", 5, "with the tag");
 	is_str(ev.peer_engine, "prefill", "naming the sender");
 	is_blob(dbuf + 4096, pbuf, 2u << 20,
 	        "first two segments' bytes are there when it arrives");
 	is_blob(dbuf + (6u << 20), pbuf + (5u << 20), 12345,
 	        "third segment's bytes too");
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 10000), "prefill got its "
-	   "completion");
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 10000, &ev, NULL),
+	   "prefill got its completion");
 	is_int(ev.status, 0, "status ok");
 	ok(ev.xfer == x, "for the right transfer id");
 	is_int((long long)ev.bytes, (2 << 20) + 12345, "bytes counted");
 
 	/* Pull: read decode's bytes back into another place. */
 	memset(pbuf, 0, REGION);
-	pattern(dbuf, REGION, 2);
+	tp_pattern_fill(dbuf, REGION, 2);
 	struct kvf_seg rs = {pr, dr, 123, 456, 3u << 20};
 	is_int(kvf_submit(pre, KVF_READ, peer, &rs, 1, NULL, &x), 0,
 	       "READ submitted");
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 10000) && ev.status == 0,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 10000, &ev, NULL) &&
+	   ev.status == 0,
 	   "READ completed ok");
 	is_blob(pbuf + 123, dbuf + 456, 3u << 20, "pulled bytes match");
 	ok(pbuf[122] == 0 && pbuf[123 + (3u << 20)] == 0,
@@ -132,31 +101,37 @@ static void run(const char *prov)
 	/* Bad segments: each refused with the right code and a message. */
 	struct kvf_seg bad = {pr, dr, REGION - 10, 0, 20};
 	kvf_submit(pre, KVF_WRITE, peer, &bad, 1, NULL, &x);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) && ev.status == KVF_ERANGE,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == KVF_ERANGE,
 	   "local segment past the region: KVF_ERANGE");
 	like(ev.message, "outside", "message: %s", ev.message);
 	bad = (struct kvf_seg){pr, dr, 0, REGION - 1, 2};
 	memcpy(want, dbuf, REGION);
 	kvf_submit(pre, KVF_WRITE, peer, &bad, 1, NULL, &x);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) && ev.status == KVF_ERANGE,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == KVF_ERANGE,
 	   "remote segment past the region: KVF_ERANGE");
 	like(ev.message, "remote region", "message names the remote region");
 	bad = (struct kvf_seg){pr, dr, UINT64_MAX - 1, 0, 4};
 	kvf_submit(pre, KVF_WRITE, peer, &bad, 1, NULL, &x);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) && ev.status == KVF_ERANGE,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == KVF_ERANGE,
 	   "offset that would wrap around: KVF_ERANGE");
 	bad = (struct kvf_seg){pr + 100, dr, 0, 0, 4};
 	kvf_submit(pre, KVF_WRITE, peer, &bad, 1, NULL, &x);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) && ev.status == KVF_ENOENT,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == KVF_ENOENT,
 	   "unknown local region: KVF_ENOENT");
 	like(ev.message, "local region", "message: %s", ev.message);
 	bad = (struct kvf_seg){pr, dr + 100, 0, 0, 4};
 	kvf_submit(pre, KVF_WRITE, peer, &bad, 1, NULL, &x);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) && ev.status == KVF_ENOENT,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == KVF_ENOENT,
 	   "unknown remote region: KVF_ENOENT");
 	bad = (struct kvf_seg){pr, dr, 0, 0, 4};
 	kvf_submit(pre, KVF_WRITE, peer + 77, &bad, 1, NULL, &x);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) && ev.status == KVF_ENOENT,
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == KVF_ENOENT,
 	   "unknown peer: KVF_ENOENT");
 	is_blob(dbuf, want, REGION, "no refused transfer changed a byte");
 	n = 0;

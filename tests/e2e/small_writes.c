@@ -89,13 +89,14 @@ static void run(const char *prov)
 	setenv("KVFERRY_WAIT_SPIN_US", "10001", 1);
 	is_int(kvf_connect("prefill", &oa, &pre), KVF_EINVAL,
 	       "KVFERRY_WAIT_SPIN_US=10001 (past 10 ms): KVF_EINVAL");
-	/* One engine never spins, the other learns (the default). */
+	/* One engine never spins, the other learns whether to. */
 	setenv("KVFERRY_WAIT_SPIN_US", "0", 1);
 	is_int(kvf_connect("prefill", &oa, &pre), 0,
 	       "prefill connects to A with KVFERRY_WAIT_SPIN_US=0");
-	unsetenv("KVFERRY_WAIT_SPIN_US");
+	setenv("KVFERRY_WAIT_SPIN_US", "auto", 1);
 	is_int(kvf_connect("decode", &ob, &dec), 0,
-	       "decode connects to B with the default spin");
+	       "decode connects to B with KVFERRY_WAIT_SPIN_US=auto");
+	unsetenv("KVFERRY_WAIT_SPIN_US");
 	if (!pre || !dec)
 		bail("no connection: %s", kvf_last_error());
 	rc = kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr);

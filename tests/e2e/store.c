@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -21,71 +23,6 @@
 #define BB 6000u
 
 static struct kvf_event ev;
-
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000 +
-	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Wait for the completion of x; 0 when none came in time. */
-static int wait_done(kvf_client *c, kvf_xfer x, struct kvf_event *e, int ms)
-{
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms_since(&t0) < ms) {
-		int n = 0;
-		if (kvf_wait(c, e, 1, 100, &n) != 0)
-			return 0;
-		if (n == 1 && e->type == KVF_EV_XFER_DONE && e->xfer == x)
-			return 1;
-		if (n == 1)
-			diag("unexpected event type %d xfer %llu status %d",
-			     e->type, (unsigned long long)e->xfer, e->status);
-	}
-	return 0;
-}
-
-/* Wait for the completions of all n ids, in any order; 0 when one did not
- * come in time or ended with an error (then its message is in *e). */
-static int wait_all(kvf_client *c, const kvf_xfer *x, int n,
-                    struct kvf_event *e, int ms)
-{
-	struct timespec t0;
-	int left = n, good = 1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (left && ms_since(&t0) < ms) {
-		int got = 0;
-		if (kvf_wait(c, e, 1, 100, &got) != 0)
-			return 0;
-		if (got != 1 || e->type != KVF_EV_XFER_DONE)
-			continue;
-		for (int i = 0; i < n; i++)
-			if (x[i] == e->xfer) {
-				left--;
-				if (e->status) {
-					good = 0;
-					diag("xfer %llu: %s",
-					     (unsigned long long)e->xfer,
-					     e->message);
-				}
-			}
-	}
-	return good && !left;
-}
-
-static void pattern(uint8_t *p, size_t n, uint32_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
 
 static struct kvf_layout layout(uint32_t nblocks, uint64_t bb,
                                 uint64_t offset)
@@ -185,7 +122,7 @@ static void *worker_main(void *arg)
 			sb[k] = (uint32_t)(k * 4 + i % 4);
 			db[k] = (uint32_t)(16 + k * 4 + (i + 1) % 4);
 			for (uint32_t ly = 0; ly < L; ly++)
-				pattern(blk(p, &l, ly, sb[k]), BB,
+				tp_pattern_fill(blk(p, &l, ly, sb[k]), BB,
 				        (uint32_t)(w->idx * 1000 + i * 10 + k));
 		}
 		/* Four saves in flight at once, then four loads. */
@@ -195,7 +132,7 @@ static void *worker_main(void *arg)
 			if (kvf_save_blocks(c, r, &sb[k], 1, on, NULL, &xs[k]))
 				goto bad;
 		}
-		if (!wait_all(c, xs, 4, &e, 20000))
+		if (!tp_wait_xfers(c, xs, 4, 20000, &e))
 			goto bad;
 		for (int k = 0; k < 4; k++) {
 			char on[64];
@@ -203,7 +140,7 @@ static void *worker_main(void *arg)
 			if (kvf_load_blocks(c, r, &db[k], 1, on, NULL, &xl[k]))
 				goto bad;
 		}
-		if (!wait_all(c, xl, 4, &e, 20000))
+		if (!tp_wait_xfers(c, xl, 4, 20000, &e))
 			goto bad;
 		if (!same_blocks(p, &l, sb, p, &l, db, 4)) {
 			snprintf(w->why, sizeof w->why, "round %d: bytes "
@@ -330,19 +267,19 @@ int main(int argc, char **argv)
 	       "aligned region (blocks of 8192)");
 	if (!src || !dst || !mis || !al)
 		bail("no regions: %s", kvf_last_error());
-	pattern(src, region_len(&ls), 7);
+	tp_pattern_fill(src, region_len(&ls), 7);
 	memset(dst, 0, region_len(&ld));
 
 	/* Save three blocks, load them into three others. */
 	uint32_t sb[3] = {3, 7, 15}, db[3] = {20, 0, 5};
 	is_int(kvf_save_blocks(e1, rs, sb, 3, "req-1", NULL, &x), 0,
 	       "save of blocks 3, 7, 15 submitted");
-	ok(wait_done(e1, x, &ev, 10000), "save completed");
+	ok(tp_wait_xfer(e1, x, 10000, &ev), "save completed");
 	is_int(ev.status, 0, "save status ok (%s)", ev.message);
 	is_int((long long)ev.bytes, 3 * L * BB, "bytes: 3 blocks x 4 layers");
 	is_int(kvf_load_blocks(e1, rd, db, 3, "req-1", NULL, &x), 0,
 	       "load into blocks 20, 0, 5 of the other region submitted");
-	ok(wait_done(e1, x, &ev, 10000) && ev.status == 0, "load ok (%s)",
+	ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0, "load ok (%s)",
 	   ev.message);
 	ok(same_blocks(src, &ls, sb, dst, &ld, db, 3),
 	   "every layer of every block arrived where asked");
@@ -364,12 +301,12 @@ int main(int argc, char **argv)
 	/* Aligned blocks (O_DIRECT where the filesystem takes it). */
 	{
 		uint32_t s2[2] = {1, 6}, d2[2] = {2, 0};
-		pattern(al, region_len(&la) / 2, 9);
+		tp_pattern_fill(al, region_len(&la) / 2, 9);
 		kvf_save_blocks(e1, ra, s2, 2, "aligned", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == 0,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0,
 		   "save of 8192-byte blocks ok (%s)", ev.message);
 		kvf_load_blocks(e1, ra, d2, 2, "aligned", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == 0,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0,
 		   "load ok (%s)", ev.message);
 		ok(same_blocks(al, &la, s2, al, &la, d2, 2),
 		   "aligned blocks round-trip");
@@ -379,19 +316,19 @@ int main(int argc, char **argv)
 	{
 		uint64_t so[2] = {100, 50001}, dof[2] = {200000, 7};
 		kvf_save_bytes(e1, rs, so, 2, 12345, "ranges", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == 0,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0,
 		   "save of two 12345-byte ranges ok (%s)", ev.message);
 		kvf_load_bytes(e1, rd, dof, 2, 12345, "ranges", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == 0,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0,
 		   "load of the ranges ok (%s)", ev.message);
 		ok(!memcmp(dst + 200000, src + 100, 12345) &&
 		   !memcmp(dst + 7, src + 50001, 12345), "range bytes match");
 		kvf_load_bytes(e1, rd, dof, 2, 12344, "ranges", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_EINVAL,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_EINVAL,
 		   "load with another range length: KVF_EINVAL");
 		uint64_t far = region_len(&ld) - 10;
 		kvf_load_bytes(e1, rd, &far, 1, 12345, "ranges", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_ERANGE,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_ERANGE,
 		   "range past the region: KVF_ERANGE");
 		like(ev.message, "outside region", "message: %s", ev.message);
 	}
@@ -401,26 +338,26 @@ int main(int argc, char **argv)
 		uint32_t mb[3] = {1, 2, 3};
 		kvf_load_blocks(e1, rm, mb, 3, "req-1", NULL, &x);
 	}
-	ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_EINVAL,
+	ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_EINVAL,
 	   "load into a 2-layer layout: KVF_EINVAL");
 	like(ev.message, "layers 4", "message names the saved layout: %s",
 	     ev.message);
 	like(ev.message, "layers 2", "and the target's");
 	kvf_load_blocks(e1, rd, db, 3, "never-saved", NULL, &x);
-	ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_ENOENT,
+	ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_ENOENT,
 	   "unknown object: KVF_ENOENT");
 	like(ev.message, "never-saved", "message names it");
 	{
 		uint32_t badb = 16;
 		kvf_save_blocks(e1, rs, &badb, 1, "x", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_ERANGE,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_ERANGE,
 		   "block id 16 of 16: KVF_ERANGE");
 		like(ev.message, "block id 16", "message: %s", ev.message);
 		kvf_save_blocks(e1, rs + 100, sb, 1, "x", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_ENOENT,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_ENOENT,
 		   "unknown region: KVF_ENOENT");
 		kvf_save_blocks(e1, rs, sb, 1, "a/b", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_EINVAL,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == KVF_EINVAL,
 		   "name with a slash: KVF_EINVAL (%s)", ev.message);
 		is_int(kvf_save_blocks(e1, rs, sb, 1, "", NULL, &x), KVF_EINVAL,
 		       "empty name refused by the library");
@@ -439,7 +376,8 @@ int main(int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 		kvf_load_blocks(e1, rd, db, 3, "req-1", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == KVF_ECORRUPT,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) &&
+		   ev.status == KVF_ECORRUPT,
 		   "load of the damaged object: KVF_ECORRUPT");
 		like(ev.message, "req-1", "message names the object: %s",
 		     ev.message);
@@ -452,7 +390,7 @@ int main(int argc, char **argv)
 		struct kvf_layout l = layout(4, BB, 0);
 		kvf_alloc_host(e2, region_len(&l), &l, (void **)&p, &r);
 		kvf_save_blocks(e2, r, sb, 1, "nope", NULL, &x);
-		ok(wait_done(e2, x, &ev, 10000) && ev.status == KVF_ENOTSUP,
+		ok(tp_wait_xfer(e2, x, 10000, &ev) && ev.status == KVF_ENOTSUP,
 		   "sidecar without --store-dir: KVF_ENOTSUP");
 		like(ev.message, "--store-dir", "message says how to turn it "
 		     "on: %s", ev.message);
@@ -474,7 +412,7 @@ int main(int argc, char **argv)
 			char name[16];
 			snprintf(name, sizeof name, "ev-%d", i);
 			kvf_save_blocks(e3, r, three, 3, name, NULL, &x);
-			if (!wait_done(e3, x, &ev, 10000) || ev.status) {
+			if (!tp_wait_xfer(e3, x, 10000, &ev) || ev.status) {
 				diag("save %s: %s", name, ev.message);
 				good = 0;
 			}
@@ -493,7 +431,7 @@ int main(int argc, char **argv)
 			diag("%s", out);
 		free(out);
 		kvf_load_blocks(e3, r, three, 3, "ev-0", NULL, &x);
-		ok(wait_done(e3, x, &ev, 10000) && ev.status == KVF_ENOENT,
+		ok(tp_wait_xfer(e3, x, 10000, &ev) && ev.status == KVF_ENOENT,
 		   "loading the evicted object: KVF_ENOENT");
 		{
 			struct tp_run rr;
@@ -532,7 +470,7 @@ int main(int argc, char **argv)
 		pid_t pid;
 		char buf[64] = "";
 		ssize_t n;
-		struct timespec t0;
+		long t0;
 		if (pipe(pfd) != 0)
 			bail("pipe");
 		pid = fork();
@@ -551,17 +489,17 @@ int main(int argc, char **argv)
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		ok(WIFSIGNALED(st), "and was killed");
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (count_tmp(store) != 0 && ms_since(&t0) < 20000)
+		t0 = tp_now_ms();
+		while (count_tmp(store) != 0 && tp_now_ms() - t0 < 20000)
 			usleep(50000);
 		is_int(count_tmp(store), 0, "no temporary files are left");
 		/* The sidecar learns of the death asynchronously (its
 		 * connection, its pidfd): give it a moment. */
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0 = tp_now_ms();
 		for (;;) {
 			out = ctl(&a, "status", &st);
 			if ((st == 0 && out && strstr(out, "\"engines\":1")) ||
-			    ms_since(&t0) > 5000)
+			    tp_now_ms() - t0 > 5000)
 				break;
 			free(out);
 			usleep(50000);
@@ -571,10 +509,10 @@ int main(int argc, char **argv)
 		free(out);
 		out = ctl(&a, "status", &st);
 		kvf_save_blocks(e1, rs, sb, 3, "after", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == 0,
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0,
 		   "and still saves for the live engine");
 		kvf_load_blocks(e1, rd, db, 3, "after", NULL, &x);
-		ok(wait_done(e1, x, &ev, 10000) && ev.status == 0 &&
+		ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0 &&
 		   same_blocks(src, &ls, sb, dst, &ld, db, 3),
 		   "and loads, bytes checked");
 		free(out);
@@ -614,7 +552,7 @@ int main(int argc, char **argv)
 		    kvf_alloc_host(e1, region_len(&ld), &ld, (void **)&dst,
 		                   &rd) == 0) {
 			kvf_load_blocks(e1, rd, db, 3, "after", NULL, &x);
-			ok(wait_done(e1, x, &ev, 10000) && ev.status == 0 &&
+			ok(tp_wait_xfer(e1, x, 10000, &ev) && ev.status == 0 &&
 			   same_blocks(src, &ls, sb, dst, &ld, db, 3),
 			   "another engine loads what the first saved");
 		} else {

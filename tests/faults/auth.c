@@ -1,10 +1,20 @@
 /* Who may connect: sidecars sharing --secret-file handshake and transfer; a wrong or missing secret on either side is refused with KVF_EPERM and one log line; a world-readable or short secret file stops start-up naming --secret-file; an engine of another uid is refused on hello unless --socket-group shares the socket. */
 #include <grp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 static const char *secret(const char *name, const char *body, int mode)
 {
@@ -49,8 +59,8 @@ static int connect_as_nobody(const char *sock, char *msg, size_t msglen)
 	close(fds[1]);
 	char buf[300] = "";
 	ssize_t n = 0;
-	long t0 = now_ms();
-	while (now_ms() - t0 < 10000) {
+	long t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 10000) {
 		n = read(fds[0], buf, sizeof buf - 1);
 		if (n >= 0)
 			break;
@@ -70,7 +80,6 @@ int main(void)
 {
 	struct tp_daemon a, b, c, d, bad;
 	const char *s1, *s1b, *s2, *world;
-	struct kvf_connect_opts oa = {0}, o = {0};
 	kvf_client *pre = NULL, *db = NULL, *dc = NULL, *dd = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *bbuf;
@@ -140,36 +149,26 @@ int main(void)
 		    tp_daemon_start(&d, "d", ad, NULL) != 0)
 			bail("sidecars did not start");
 	}
-	oa.socket_path = a.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) != 0 ||
-	    kvf_alloc_host(pre, 1 << 20, NULL, (void **)&pbuf, &pr) != 0)
-		bail("pre: %s", kvf_last_error());
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &db) != 0 ||
-	    kvf_alloc_host(db, 1 << 20, NULL, (void **)&bbuf, &br) != 0)
-		bail("dec on B: %s", kvf_last_error());
-	o.socket_path = c.engine_socket;
-	if (kvf_connect("dec", &o, &dc) != 0)
-		bail("dec on C: %s", kvf_last_error());
-	o.socket_path = d.engine_socket;
-	if (kvf_connect("dec", &o, &dd) != 0)
-		bail("dec on D: %s", kvf_last_error());
+	tp_engine_open("pre", &a, NULL, 1 << 20, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, 1 << 20, &db, &bbuf, &br);
+	tp_engine_open("dec", &c, NULL, 0, &dc, NULL, NULL);
+	tp_engine_open("dec", &d, NULL, 0, &dd, NULL, NULL);
 
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 3000, &peer), 0,
 	       "same secret: the handshake succeeds (%s)", kvf_last_error());
-	pattern(pbuf, 1 << 20, 3);
+	tp_pattern_fill(pbuf, 1 << 20, 3);
 	struct kvf_seg s = {pr, br, 0, 0, 1 << 20};
 	struct kvf_xfer_opts xo = {.tag = "t", .tag_len = 1};
 	kvf_submit(pre, KVF_WRITE, peer, &s, 1, &xo, &x);
-	ok(wait_type(db, KVF_EV_NOTIF, 10000, &ev, NULL, NULL) == 1 &&
-	   pattern_ok(bbuf, 1 << 20, 3), "and bytes move between them");
+	ok(tp_wait_event(db, KVF_EV_NOTIF, 10000, &ev, &tp_wait_quiet) &&
+	   tp_pattern_ok(bbuf, 1 << 20, 3), "and bytes move between them");
 
 	rc = kvf_resolve_peer(pre, c.peer_url, "dec", 3000, &peer);
 	is_int(rc, KVF_EPERM, "a different secret: KVF_EPERM");
 	like(kvf_last_error(), "authentication", "message: %s",
 	     kvf_last_error());
 	usleep(100 * 1000);
-	is_int(log_count(&c, "authentication failed"), 1,
+	is_int(tp_daemon_log_count(&c, "authentication failed"), 1,
 	       "the refusing sidecar logged it once");
 
 	rc = kvf_resolve_peer(pre, d.peer_url, "dec", 3000, &peer);
@@ -181,9 +180,9 @@ int main(void)
 	is_int(rc, KVF_EPERM, "an unauthenticated caller is refused: "
 	       "KVF_EPERM");
 	usleep(100 * 1000);
-	is_int(log_count(&a, "peer request refused: sidecar"), 1,
+	is_int(tp_daemon_log_count(&a, "peer request refused: sidecar"), 1,
 	       "A logged the refusal once");
-	ok(log_count(&a, "handshake for engine pre answered") == 0,
+	ok(tp_daemon_log_count(&a, "handshake for engine pre answered") == 0,
 	   "and sent it no regions or keys");
 
 	if (geteuid() != 0) {

@@ -1,7 +1,15 @@
 /* kvf_cancel: a cancelled 1 GiB push ends exactly once, KVF_ECANCELED (or 0 if it had finished), and notifies the peer only if it completed; 200 small transfers cancelled at random moments each end exactly once with the notification count matching the successes; cancelling an unknown or finished transfer changes nothing. */
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/events.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 #define REGION (32u << 20)
 #define SMALL 200
@@ -10,7 +18,6 @@ int main(void)
 {
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts oa = {0}, ob = {0};
 	kvf_client *pre = NULL, *dec = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *dbuf;
@@ -23,13 +30,9 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) != 0 ||
-	    kvf_connect("dec", &ob, &dec) != 0 ||
-	    kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) != 0 ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr) != 0 ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
+	tp_engine_open("pre", &a, NULL, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, REGION, &dec, &dbuf, &dr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
 		bail("set-up: %s", kvf_last_error());
 
 	/* One big push, cancelled while it runs. */
@@ -40,17 +43,18 @@ int main(void)
 	is_int(kvf_submit(pre, KVF_WRITE, peer, big, 32, &xo, &x), 0,
 	       "a 1 GiB push is submitted");
 	usleep(100 * 1000);
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	is_int(kvf_cancel(pre, x), 0, "kvf_cancel accepts it");
-	int got = wait_type(pre, KVF_EV_XFER_DONE, 30000, &ev, NULL, NULL);
-	long took = now_ms() - t0;
+	int got = tp_wait_event(pre, KVF_EV_XFER_DONE, 30000, &ev,
+	                        &tp_wait_quiet);
+	long took = tp_now_ms() - t0;
 	ok(got == 1 && ev.xfer == x &&
 	   (ev.status == KVF_ECANCELED || ev.status == 0),
 	   "it ends with %s after %ld ms", kvf_strerror(ev.status), took);
 	int big_status = got == 1 ? ev.status : -1;
 	int dones = 0, notifs = 0;
-	t0 = now_ms();
-	while (now_ms() - t0 < 1500) {
+	t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 1500) {
 		int n = 0;
 		if (kvf_wait(pre, &ev, 1, 50, &n) == 0 && n &&
 		    ev.type == KVF_EV_XFER_DONE)
@@ -83,9 +87,9 @@ int main(void)
 			usleep((useconds_t)(rand() % 300));
 		kvf_cancel(pre, ids[i]);
 	}
-	t0 = now_ms();
+	t0 = tp_now_ms();
 	int seen = 0;
-	while (now_ms() - t0 < 20000 && seen < SMALL) {
+	while (tp_now_ms() - t0 < 20000 && seen < SMALL) {
 		int n = 0;
 		if (kvf_wait(pre, &ev, 1, 100, &n) != 0)
 			break;
@@ -115,8 +119,8 @@ int main(void)
 	   "(%d ok, %d cancelled)", SMALL, oks, canc);
 	is_int(bad, 0, "no other status, no unknown id");
 	notifs = 0;
-	t0 = now_ms();
-	while (now_ms() - t0 < 2000) {
+	t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 2000) {
 		int n = 0;
 		if (kvf_wait(dec, &ev, 1, 100, &n) != 0)
 			break;

@@ -1,8 +1,19 @@
 /* An engine SIGKILLed in the middle of a 1 GiB push: its sidecar logs it and releases its session and regions (status counts drop), the remote engine gets no notification for the unfinished transfer, and another engine on the same sidecar keeps transferring with its bytes checked. */
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/ctl.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 #define REGION (32u << 20)
 #define SEGS 32 /* 32 x 32 MiB: about a second or more over tcp */
@@ -78,7 +89,6 @@ int main(void)
 {
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts oa = {0}, ob = {0};
 	kvf_client *dec = NULL, *pre = NULL;
 	struct kvf_event ev;
 	uint8_t *dbuf, *pbuf;
@@ -96,8 +106,6 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
 	if (pipe(fds) != 0 || pipe(gofd) != 0)
 		bail("pipe");
 	fflush(stdout);
@@ -113,14 +121,11 @@ int main(void)
 	atexit(reap_child);
 	close(fds[1]);
 	close(gofd[0]);
-	if (kvf_connect("dec", &ob, &dec) != 0 ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr) != 0)
-		bail("decode engine: %s", kvf_last_error());
+	tp_engine_open("dec", &b, NULL, REGION, &dec, &dbuf, &dr);
 	if (dr != 1)
 		bail("decode region is %u, the child assumes 1", dr);
-	if (kvf_connect("survivor", &oa, &pre) != 0 ||
-	    kvf_alloc_host(pre, 1 << 20, NULL, (void **)&pbuf, &pr) != 0 ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
+	tp_engine_open("survivor", &a, NULL, 1 << 20, &pre, &pbuf, &pr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
 		bail("surviving engine: %s", kvf_last_error());
 
 	if (write(gofd[1], "g", 1) != 1)
@@ -133,9 +138,9 @@ int main(void)
 		st = read_st(fds[0]);
 	}
 	is_int(st, 's', "the doomed engine submitted a 1 GiB push");
-	is_int(ctl_status_field(&a, "engines"), 2, "A counts two engines");
-	is_int(ctl_status_field(&a, "regions"), 2, "and two regions");
-	ok(ctl_status_field(&a, "xfers_in_flight") >= 1,
+	is_int(tp_ctl_status_field(&a, "engines"), 2, "A counts two engines");
+	is_int(tp_ctl_status_field(&a, "regions"), 2, "and two regions");
+	ok(tp_ctl_status_field(&a, "xfers_in_flight") >= 1,
 	   "the push is in flight when the engine is killed");
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -143,41 +148,41 @@ int main(void)
 	usleep(100 * 1000); /* A sees the engine go first */
 	kill(b.pid, SIGCONT);
 
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	long long engines = -1, regions = -1;
-	while (now_ms() - t0 < 10000) {
-		engines = ctl_status_field(&a, "engines");
-		regions = ctl_status_field(&a, "regions");
+	while (tp_now_ms() - t0 < 10000) {
+		engines = tp_ctl_status_field(&a, "engines");
+		regions = tp_ctl_status_field(&a, "regions");
 		if (engines == 1 && regions == 1)
 			break;
 		usleep(50 * 1000);
 	}
 	is_int(engines, 1, "A counts one engine after the kill");
 	is_int(regions, 1, "its region was released");
-	diag("released %ld ms after SIGKILL", now_ms() - t0);
-	t0 = now_ms();
-	while (now_ms() - t0 < 10000 &&
-	       ctl_status_field(&a, "xfers_in_flight") != 0)
+	diag("released %ld ms after SIGKILL", tp_now_ms() - t0);
+	t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 10000 &&
+	       tp_ctl_status_field(&a, "xfers_in_flight") != 0)
 		usleep(50 * 1000);
-	is_int(ctl_status_field(&a, "xfers_in_flight"), 0,
+	is_int(tp_ctl_status_field(&a, "xfers_in_flight"), 0,
 	       "the dead engine's transfer ended on A");
 	/* Its connection closing or its pidfd, whichever came first. */
-	ok(log_count(&a, "doomed") > 0 &&
-	   (log_count(&a, "disconnected") > 0 ||
-	    log_count(&a, "process exited") > 0),
+	ok(tp_daemon_log_count(&a, "doomed") > 0 &&
+	   (tp_daemon_log_count(&a, "disconnected") > 0 ||
+	    tp_daemon_log_count(&a, "process exited") > 0),
 	   "A logged the engine's disconnection");
 
 	/* The survivor keeps working, bytes checked. */
-	pattern(pbuf, 1 << 20, 77);
+	tp_pattern_fill(pbuf, 1 << 20, 77);
 	struct kvf_seg s = {pr, dr, 0, 4096, 1 << 20};
 	struct kvf_xfer_opts xo = {.tag = "alive", .tag_len = 5};
 	is_int(kvf_submit(pre, KVF_WRITE, peer, &s, 1, &xo, &x), 0,
 	       "the other engine submits after the kill");
-	ok(wait_type(pre, KVF_EV_XFER_DONE, 20000, &ev, NULL, NULL) == 1 &&
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 20000, &ev, &tp_wait_quiet) &&
 	   ev.status == 0, "and its transfer completes (%s)", ev.message);
 	int got = 0, doomed = 0;
-	t0 = now_ms();
-	while (now_ms() - t0 < 5000 && !got) {
+	t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 5000 && !got) {
 		int n = 0;
 		if (kvf_wait(dec, &ev, 1, 100, &n) != 0)
 			break;
@@ -191,11 +196,11 @@ int main(void)
 		}
 	}
 	ok(got, "decode got the survivor's notification");
-	ok(got && pattern_ok(dbuf + 4096, 1 << 20, 77),
+	ok(got && tp_pattern_ok(dbuf + 4096, 1 << 20, 77),
 	   "with the survivor's bytes in place");
 	/* Anything the dead engine's push could still notify has had time. */
-	t0 = now_ms();
-	while (now_ms() - t0 < 1500) {
+	t0 = tp_now_ms();
+	while (tp_now_ms() - t0 < 1500) {
 		int n = 0;
 		if (kvf_wait(dec, &ev, 1, 100, &n) != 0)
 			break;

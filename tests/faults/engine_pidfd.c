@@ -4,19 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 int main(void)
 {
@@ -59,10 +52,10 @@ int main(void)
 		got = 0;
 	is_int(got, 'y', "the engine connected and registered a region");
 	waitpid(engine, NULL, 0);
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	char *log = NULL;
 	int seen = 0;
-	while (now_ms() - t0 < 5000 && !seen) {
+	while (tp_now_ms() - t0 < 5000 && !seen) {
 		free(log);
 		log = tp_daemon_log(&a);
 		seen = log && strstr(log, "lingers (session") &&
@@ -71,7 +64,7 @@ int main(void)
 			usleep(50000);
 	}
 	ok(seen, "the sidecar saw the engine's exit while its connection was "
-	   "still open (%ld ms)", now_ms() - t0);
+	   "still open (%ld ms)", tp_now_ms() - t0);
 	like(log, "1 regions released", "and released its region");
 	ok(holder > 0 && kill(holder, 0) == 0,
 	   "the child holding the connection is still alive");

@@ -1,7 +1,15 @@
 /* The remote sidecar killed (SIGKILL) with eight pushes in flight: each ends exactly once with KVF_EPEER or KVF_ETIMEDOUT within its deadline, none hangs, a third sidecar's engine keeps receiving with bytes checked; SIGSTOP makes pushes time out within their deadline; after a restart on the same URL the same peer works again. */
 #include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 #define REGION (32u << 20)
 #define N 8
@@ -11,7 +19,6 @@ int main(void)
 {
 	struct tp_daemon a, b, c;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts o = {0};
 	kvf_client *pre = NULL, *db = NULL, *dc = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *cbuf, *bbuf;
@@ -25,18 +32,9 @@ int main(void)
 	    tp_daemon_start(&b, "b", args, NULL) != 0 ||
 	    tp_daemon_start(&c, "c", args, NULL) != 0)
 		bail("sidecars did not start");
-	o.socket_path = a.engine_socket;
-	if (kvf_connect("pre", &o, &pre) != 0 ||
-	    kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) != 0)
-		bail("pre: %s", kvf_last_error());
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &db) != 0 ||
-	    kvf_alloc_host(db, REGION, NULL, (void **)&bbuf, &br) != 0)
-		bail("dec on B: %s", kvf_last_error());
-	o.socket_path = c.engine_socket;
-	if (kvf_connect("dec", &o, &dc) != 0 ||
-	    kvf_alloc_host(dc, 1 << 20, NULL, (void **)&cbuf, &cr) != 0)
-		bail("dec on C: %s", kvf_last_error());
+	tp_engine_open("pre", &a, NULL, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, REGION, &db, &bbuf, &br);
+	tp_engine_open("dec", &c, NULL, 1 << 20, &dc, &cbuf, &cr);
 	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &pb) != 0 ||
 	    kvf_resolve_peer(pre, c.peer_url, "dec", 0, &pc) != 0)
 		bail("resolve: %s", kvf_last_error());
@@ -50,16 +48,17 @@ int main(void)
 		if (kvf_submit(pre, KVF_WRITE, pb, big, 8, &xo, &ids[i]) != 0)
 			bail("submit: %s", kvf_last_error());
 	usleep(50 * 1000);
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	tp_daemon_stop(&b, SIGKILL, 5000);
 
 	/* Meanwhile C keeps serving. */
-	pattern(pbuf, 1 << 20, 11);
+	tp_pattern_fill(pbuf, 1 << 20, 11);
 	struct kvf_seg sc = {pr, cr, 0, 0, 1 << 20};
 	struct kvf_xfer_opts co = {.tag = "c", .tag_len = 1};
 	kvf_submit(pre, KVF_WRITE, pc, &sc, 1, &co, &x);
 	int c_ok = -1, seen = 0;
-	while (now_ms() - t0 < DEADLINE_MS + 5000 && (seen < N || c_ok < 0)) {
+	while (tp_now_ms() - t0 < DEADLINE_MS + 5000 &&
+	       (seen < N || c_ok < 0)) {
 		int n = 0;
 		if (kvf_wait(pre, &ev, 1, 100, &n) != 0)
 			break;
@@ -85,17 +84,17 @@ int main(void)
 			diag("push %d: %s: %s", k, kvf_strerror(ev.status),
 			     ev.message);
 		}
-		if (now_ms() - t0 > DEADLINE_MS + 1000)
+		if (tp_now_ms() - t0 > DEADLINE_MS + 1000)
 			late++;
 	}
-	diag("all %d ended %ld ms after the kill", seen, now_ms() - t0);
+	diag("all %d ended %ld ms after the kill", seen, tp_now_ms() - t0);
 	is_int(seen, N, "each of the %d pushes to the killed peer ended", N);
 	is_int(late, 0, "within its %d ms deadline (+1 s slack)", DEADLINE_MS);
 	is_int(bad, 0, "with KVF_EPEER or KVF_ETIMEDOUT");
 	{
 		int more = 0;
-		long t1 = now_ms();
-		while (now_ms() - t1 < 1000) {
+		long t1 = tp_now_ms();
+		while (tp_now_ms() - t1 < 1000) {
 			int n = 0;
 			if (kvf_wait(pre, &ev, 1, 100, &n) != 0)
 				break;
@@ -108,17 +107,18 @@ int main(void)
 	}
 	is_int(c_ok, 0, "the push to the other peer completed");
 	kvf_close(db); /* its sidecar is gone: bounded by its timeout */
-	ok(wait_type(dc, KVF_EV_NOTIF, 5000, &ev, NULL, NULL) == 1 &&
-	   pattern_ok(cbuf, 1 << 20, 11), "with its bytes in place");
+	ok(tp_wait_event(dc, KVF_EV_NOTIF, 5000, &ev, &tp_wait_quiet) &&
+	   tp_pattern_ok(cbuf, 1 << 20, 11), "with its bytes in place");
 
 	/* SIGSTOP C: a push times out within its deadline. */
 	kill(c.pid, SIGSTOP);
 	struct kvf_xfer_opts so = {.tag = "s", .tag_len = 1,
 	                           .timeout_ms = 1500};
-	t0 = now_ms();
+	t0 = tp_now_ms();
 	kvf_submit(pre, KVF_WRITE, pc, &sc, 1, &so, &x);
-	int got = wait_type(pre, KVF_EV_XFER_DONE, 8000, &ev, NULL, NULL);
-	long took = now_ms() - t0;
+	int got = tp_wait_event(pre, KVF_EV_XFER_DONE, 8000, &ev,
+	                        &tp_wait_quiet);
+	long took = tp_now_ms() - t0;
 	ok(got == 1 && (ev.status == KVF_ETIMEDOUT || ev.status == KVF_EPEER),
 	   "a push to a stopped peer fails: %s", kvf_strerror(ev.status));
 	ok(took < 2500, "within its 1500 ms deadline (%ld ms)", took);
@@ -136,19 +136,16 @@ int main(void)
 		if (tp_daemon_start(&b, "b2", again, NULL) != 0)
 			bail("B did not restart");
 	}
-	o.socket_path = b.engine_socket;
-	if (kvf_connect("dec", &o, &db) != 0 ||
-	    kvf_alloc_host(db, REGION, NULL, (void **)&bbuf, &br) != 0)
-		bail("dec on B again: %s", kvf_last_error());
+	tp_engine_open("dec", &b, NULL, REGION, &db, &bbuf, &br);
 	kvf_peer pb2;
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 0, &pb2), 0,
 	       "a fresh resolve of the restarted peer works");
 	is_int(pb2, pb, "under the same peer id");
-	pattern(pbuf, 1 << 20, 12);
+	tp_pattern_fill(pbuf, 1 << 20, 12);
 	struct kvf_seg sb = {pr, br, 0, 0, 1 << 20};
 	kvf_submit(pre, KVF_WRITE, pb2, &sb, 1, &co, &x);
-	ok(wait_type(db, KVF_EV_NOTIF, 10000, &ev, NULL, NULL) == 1 &&
-	   pattern_ok(bbuf, 1 << 20, 12), "bytes reach the restarted peer");
+	ok(tp_wait_event(db, KVF_EV_NOTIF, 10000, &ev, &tp_wait_quiet) &&
+	   tp_pattern_ok(bbuf, 1 << 20, 12), "bytes reach the restarted peer");
 
 	kvf_close(pre);
 	kvf_close(db);

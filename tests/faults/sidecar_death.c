@@ -1,7 +1,15 @@
 /* The engine's sidecar SIGKILLed: kvf_wait, kvf_submit, kvf_resolve_peer and kvf_alloc_host return KVF_ECLOSED within a bounded time, none hangs; a sidecar restarted on the same socket takes a new kvf_connect and transfers again, bytes checked. */
 #include <signal.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 #define REGION (4u << 20)
 
@@ -9,7 +17,7 @@ int main(void)
 {
 	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", "tcp", NULL};
-	struct kvf_connect_opts oa = {.timeout_ms = 2000}, ob = {0};
+	struct kvf_connect_opts oa = {.timeout_ms = 2000};
 	kvf_client *pre = NULL, *dec = NULL;
 	struct kvf_event ev;
 	uint8_t *pbuf, *dbuf;
@@ -23,13 +31,9 @@ int main(void)
 	if (tp_daemon_start(&a, "a", args, NULL) != 0 ||
 	    tp_daemon_start(&b, "b", args, NULL) != 0)
 		bail("sidecars did not start");
-	oa.socket_path = a.engine_socket;
-	ob.socket_path = b.engine_socket;
-	if (kvf_connect("pre", &oa, &pre) != 0 ||
-	    kvf_connect("dec", &ob, &dec) != 0 ||
-	    kvf_alloc_host(pre, REGION, NULL, (void **)&pbuf, &pr) != 0 ||
-	    kvf_alloc_host(dec, REGION, NULL, (void **)&dbuf, &dr) != 0 ||
-	    kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
+	tp_engine_open("pre", &a, &oa, REGION, &pre, &pbuf, &pr);
+	tp_engine_open("dec", &b, NULL, REGION, &dec, &dbuf, &dr);
+	if (kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer) != 0)
 		bail("set-up: %s", kvf_last_error());
 
 	/* A large push in flight, then the sidecar dies under it. */
@@ -40,19 +44,19 @@ int main(void)
 	       "a push is submitted");
 	tp_daemon_stop(&a, SIGKILL, 5000);
 
-	t0 = now_ms();
+	t0 = tp_now_ms();
 	rc = 0;
 	n = 0;
 	/* kvf_wait(-1) would be forever if the death went unnoticed; the
 	 * test's own alarm bounds it. */
 	alarm(30);
-	while (rc == 0 && now_ms() - t0 < 10000)
+	while (rc == 0 && tp_now_ms() - t0 < 10000)
 		rc = kvf_wait(pre, &ev, 1, -1, &n);
-	took = now_ms() - t0;
+	took = tp_now_ms() - t0;
 	is_int(rc, KVF_ECLOSED, "kvf_wait(forever) returns KVF_ECLOSED");
 	ok(took < 3000, "within %ld ms of the SIGKILL", took);
 	like(kvf_last_error(), "sidecar", "message: %s", kvf_last_error());
-	t0 = now_ms();
+	t0 = tp_now_ms();
 	is_int(kvf_submit(pre, KVF_WRITE, peer, big, 1, NULL, &x), KVF_ECLOSED,
 	       "kvf_submit: KVF_ECLOSED");
 	is_int(kvf_cancel(pre, x), KVF_ECLOSED, "kvf_cancel: KVF_ECLOSED");
@@ -66,7 +70,8 @@ int main(void)
 	}
 	n = 1;
 	is_int(kvf_poll(pre, &ev, 1, &n), KVF_ECLOSED, "kvf_poll: KVF_ECLOSED");
-	ok(now_ms() - t0 < 1000, "all of them at once (%ld ms)", now_ms() - t0);
+	ok(tp_now_ms() - t0 < 1000, "all of them at once (%ld ms)",
+	   tp_now_ms() - t0);
 	alarm(0);
 	kvf_close(pre);
 	pre = NULL;
@@ -82,6 +87,7 @@ int main(void)
 		       "a sidecar restarts on the same socket");
 		a = a2;
 	}
+	oa.socket_path = a.engine_socket;
 	is_int(kvf_connect("pre", &oa, &pre), 0,
 	       "the engine connects again under the same name (%s)",
 	       kvf_last_error());
@@ -91,16 +97,16 @@ int main(void)
 	       "allocates again");
 	is_int(kvf_resolve_peer(pre, b.peer_url, "dec", 0, &peer), 0,
 	       "resolves decode again");
-	pattern(pbuf, REGION, 5);
+	tp_pattern_fill(pbuf, REGION, 5);
 	struct kvf_seg s = {pr, dr, 0, 0, REGION};
 	struct kvf_xfer_opts xo = {.tag = "again", .tag_len = 5};
 	kvf_submit(pre, KVF_WRITE, peer, &s, 1, &xo, &x);
-	ok(wait_type(pre, KVF_EV_XFER_DONE, 20000, &ev, NULL, NULL) == 1 &&
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 20000, &ev, &tp_wait_quiet) &&
 	   ev.status == 0, "a push through the new sidecar completes (%s)",
 	   ev.message);
-	ok(wait_type(dec, KVF_EV_NOTIF, 10000, &ev, NULL, NULL) == 1 &&
+	ok(tp_wait_event(dec, KVF_EV_NOTIF, 10000, &ev, &tp_wait_quiet) &&
 	   ev.tag_len == 5 && !memcmp(ev.tag, "again", 5) &&
-	   pattern_ok(dbuf, REGION, 5),
+	   tp_pattern_ok(dbuf, REGION, 5),
 	   "decode's notification comes with the bytes in place");
 
 	kvf_close(pre);

@@ -1,7 +1,16 @@
 /* Soak: SOAK_TRANSFERS (default 10000) pushes of random sizes from four engines through two sidecars, with injected faults (bad segments, cancels, 1 ms deadlines, the remote sidecar SIGKILLed under a full window and restarted half way): every submitted transfer ends exactly once, every successful one has its bytes verified when its notification arrives, no notification for a failed one, and the sidecars' RSS and open fds stay flat between the first and the last thousand. */
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "tests/faults/common.h"
+#include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/engine.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
+#include "tests/tap/tap.h"
 
 #define ENGINES 4
 #define WINDOW 8
@@ -34,12 +43,19 @@ static kvf_region dr;
 static struct tp_daemon a, b;
 
 static long submitted, completed, oks, failed, dups, unknown, bad_status,
-	notifs, bytes_bad, stray, contradicted, late_deadline;
+	notifs, bytes_bad, stray, contradicted, late_deadline, undecided;
 static uint32_t seed_next = 1;
 /* Seeds of transfers that ended with KVF_ETIMEDOUT on a 1 ms deadline: a
  * notification for one of them is the known deadline race (see below),
  * counted apart from other contradictions. */
 static uint8_t *timed_out_seed;
+/* Seeds of transfers whose sidecar said the notification was sent but not
+ * confirmed in time ("its engine may or may not have it", RELIABILITY.md
+ * guarantee 3): either outcome at the peer is allowed, so a notification
+ * arriving after the slot was freed is not a stray. Seen after B's
+ * restart, when a 1 ms-deadline transfer's notification waited for the
+ * new connection. */
+static uint8_t *undecided_seed;
 static long seed_cap;
 
 static uint64_t rnd(void)
@@ -71,7 +87,7 @@ static void submit(int e, int k, int allow_faults)
 	           : r < 4      ? F_CANCEL
 	           : r < 6      ? F_DEADLINE
 	                        : F_NONE;
-	pattern(g->buf + (uint64_t)k * SLOT, s->len, s->seed);
+	tp_pattern_fill(g->buf + (uint64_t)k * SLOT, s->len, s->seed);
 	seg = (struct kvf_seg){g->r, dr, (uint64_t)k * SLOT, off, s->len};
 	if (s->fault == F_BADSEG)
 		seg.remote_offset = DEC_BYTES - s->len / 2 - 1 + 1; /* past end */
@@ -123,7 +139,9 @@ static void on_done(int e, const struct kvf_event *ev)
 		oks++;
 	else
 		failed++;
-	int okst = ev->status == 0 ||
+	int maybe = ev->status == KVF_EPEER &&
+	            strstr(ev->message, "not confirmed") != NULL;
+	int okst = ev->status == 0 || maybe ||
 	           (s->fault == F_BADSEG && ev->status == KVF_ERANGE) ||
 	           (s->fault == F_CANCEL && ev->status == KVF_ECANCELED) ||
 	           (s->fault == F_DEADLINE && ev->status == KVF_ETIMEDOUT) ||
@@ -141,10 +159,16 @@ static void on_done(int e, const struct kvf_event *ev)
 	}
 	if (ev->status == KVF_ETIMEDOUT && s->seed < seed_cap)
 		timed_out_seed[s->seed] = 1;
+	if (maybe && s->seed < seed_cap) {
+		undecided_seed[s->seed] = 1;
+		if (undecided++ < 5)
+			diag("transfer %llu: %s (either outcome is allowed)",
+			     (unsigned long long)ev->xfer, ev->message);
+	}
 	if (ev->status == KVF_ETIMEDOUT && s->notified &&
 	    s->fault == F_DEADLINE) {
 		late_deadline++;
-	} else if (ev->status != 0 && s->notified && !s->doomed) {
+	} else if (ev->status != 0 && s->notified && !s->doomed && !maybe) {
 		/* A doomed transfer may have been notified by B just before
 		 * B was killed, too late to confirm it: the sender cannot
 		 * know (RELIABILITY.md, guarantee 3). */
@@ -174,6 +198,10 @@ static void on_notif(const struct kvf_event *ev)
 		late_deadline++;
 		return;
 	}
+	if (seed < seed_cap && undecided_seed[seed] &&
+	    (e >= ENGINES || k >= WINDOW || !eng[e].s[k].busy ||
+	     eng[e].s[k].seed != seed))
+		return; /* the undecided transfer was delivered after all */
 	if (e >= ENGINES || k >= WINDOW || !eng[e].s[k].busy ||
 	    eng[e].s[k].seed != seed) {
 		if (stray++ < 5)
@@ -188,10 +216,11 @@ static void on_notif(const struct kvf_event *ev)
 	if (s->done && s->status == KVF_ETIMEDOUT && s->fault == F_DEADLINE)
 		late_deadline++;
 	else if (s->done && s->status != 0 && !s->doomed &&
-	         contradicted++ < 5)
+	         !undecided_seed[s->seed] && contradicted++ < 5)
 		diag("notification after a %s completion",
 		     kvf_strerror(s->status));
-	if (!pattern_ok(dbuf + (uint64_t)(e * WINDOW + k) * SLOT, len, seed))
+	if (!tp_pattern_ok(dbuf + (uint64_t)(e * WINDOW + k) * SLOT, len,
+	                   seed))
 		bytes_bad++;
 }
 
@@ -228,17 +257,14 @@ static int busy_count(void)
 
 static void drain(long limit_ms)
 {
-	long t0 = now_ms();
-	while (busy_count() && now_ms() - t0 < limit_ms)
+	long t0 = tp_now_ms();
+	while (busy_count() && tp_now_ms() - t0 < limit_ms)
 		pump(5);
 }
 
 static void connect_dec(void)
 {
-	struct kvf_connect_opts o = {.socket_path = b.engine_socket};
-	if (kvf_connect("dec", &o, &dec) != 0 ||
-	    kvf_alloc_host(dec, DEC_BYTES, NULL, (void **)&dbuf, &dr) != 0)
-		bail("decode engine: %s", kvf_last_error());
+	tp_engine_open("dec", &b, NULL, DEC_BYTES, &dec, &dbuf, &dr);
 }
 
 struct sample {
@@ -248,10 +274,10 @@ struct sample {
 
 static void sample(struct sample *s)
 {
-	s->rss_a = proc_rss_kb(a.pid);
-	s->rss_b = proc_rss_kb(b.pid);
-	s->fds_a = proc_fds(a.pid);
-	s->fds_b = proc_fds(b.pid);
+	s->rss_a = tp_proc_rss_kb(a.pid);
+	s->rss_b = tp_proc_rss_kb(b.pid);
+	s->fds_a = tp_proc_fds(a.pid);
+	s->fds_b = tp_proc_fds(b.pid);
 }
 
 int main(void)
@@ -278,27 +304,26 @@ int main(void)
 	if (total < 3000)
 		total = 3000;
 	seed_cap = total + ENGINES * WINDOW * 2 + 16;
-	if (!(timed_out_seed = calloc((size_t)seed_cap, 1)))
+	undecided_seed = calloc((size_t)seed_cap, 1);
+	if (!(timed_out_seed = calloc((size_t)seed_cap, 1)) || !undecided_seed)
 		bail("out of memory");
-	plan(15);
+	plan(16);
 	if (tp_daemon_start(&a, "a", args, env) != 0 ||
 	    tp_daemon_start(&b, "b", args, env) != 0)
 		bail("sidecars did not start");
 	connect_dec();
 	for (int e = 0; e < ENGINES; e++) {
-		struct kvf_connect_opts o = {.socket_path = a.engine_socket};
 		char name[16];
 		snprintf(name, sizeof name, "pre%d", e);
-		if (kvf_connect(name, &o, &eng[e].c) != 0 ||
-		    kvf_alloc_host(eng[e].c, WINDOW * SLOT, NULL,
-		                   (void **)&eng[e].buf, &eng[e].r) != 0 ||
-		    kvf_resolve_peer(eng[e].c, b.peer_url, "dec", 0,
+		tp_engine_open(name, &a, NULL, WINDOW * SLOT, &eng[e].c,
+		               &eng[e].buf, &eng[e].r);
+		if (kvf_resolve_peer(eng[e].c, b.peer_url, "dec", 0,
 		                     &eng[e].peer) != 0)
 			bail("engine %s: %s", name, kvf_last_error());
 	}
 
-	t0 = now_ms();
-	while (submitted < total && now_ms() - t0 < limit_s * 1000) {
+	t0 = tp_now_ms();
+	while (submitted < total && tp_now_ms() - t0 < limit_s * 1000) {
 		if (!restarted && submitted >= restart_at) {
 			/* A full window in flight, then B dies. */
 			for (int e = 0; e < ENGINES; e++)
@@ -356,7 +381,7 @@ int main(void)
 	}
 	drain(NORMAL_TIMEOUT_MS + 5000);
 	sample(&last);
-	long took = now_ms() - t0;
+	long took = tp_now_ms() - t0;
 	diag("%ld transfers in %.1f s: %ld ok, %ld failed (faults and the "
 	     "restart), %ld notifications",
 	     submitted, took / 1000.0, oks, failed, notifs);
@@ -374,6 +399,8 @@ int main(void)
 	all &= is_int(bad_status, 0, "each status fits its fault");
 	all &= is_int(stray, 0, "no notification without its transfer");
 	all &= is_int(contradicted, 0, "no failed transfer notified its peer");
+	all &= ok(undecided <= submitted / 100, "notifications left undecided "
+	          "by their sidecar stay rare (%ld)", undecided);
 	/* A deadline that passes after the notification was posted must
 	 * not report KVF_ETIMEDOUT: the peer may have the notification. */
 	all &= ok(late_deadline == 0, "no 1 ms-deadline transfer reported "
@@ -395,6 +422,7 @@ int main(void)
 		kvf_close(eng[e].c);
 	kvf_close(dec);
 	free(timed_out_seed);
+	free(undecided_seed);
 	all &= ok(tp_daemon_stop(&a, SIGTERM, 5000) == 0 &&
 	          tp_daemon_stop(&b, SIGTERM, 5000) == 0,
 	          "both sidecars stop");

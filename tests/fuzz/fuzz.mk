@@ -21,7 +21,7 @@ FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 # in through its own source; these are linked to all of them.
 FUZZ_LINK_SRCS := ipc/wire.c ipc/ring.c ipc/doorbell.c ipc/shm.c \
 	sidecar/registry.c sidecar/idmap.c sidecar/log.c sidecar/auth.c \
-	sidecar/engine_watch.c \
+	sidecar/engine_watch.c xfer/topo.c \
 	client/errors.c $(PROTO_GEN_C)
 FUZZ_LINK_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LINK_SRCS))
 # An archive, so each target pulls only the members it uses.

@@ -62,6 +62,22 @@ void xfer_mr_close(struct xfer_mr *mr)
 	(void)mr;
 }
 
+/* GPU affinity of regions (sidecar/engines.c): no CUDA here. */
+struct xfer_cuda *sc_gpu_cuda(struct sc_daemon *d, char *err, size_t errlen)
+{
+	(void)d;
+	(void)err;
+	(void)errlen;
+	return NULL;
+}
+
+const char *xfer_cuda_bus_id(const struct xfer_cuda *cu, int dev)
+{
+	(void)cu;
+	(void)dev;
+	return "";
+}
+
 void *xfer_mr_desc(const struct xfer_mr *mr)
 {
 	(void)mr;

@@ -19,6 +19,7 @@ int main(void)
 
 #include "client/kvferry.h"
 #include "tests/gpu/gpu_util.h"
+#include "tests/tap/pattern.h"
 #include "xfer/cuda.h"
 
 #define KiB 1024u
@@ -55,7 +56,7 @@ static void round_trip(struct xfer_cuda_copier *cp, uint8_t *src,
 	const char *mode = batch ? "batch API" : "one call per piece";
 
 	xfer_cuda_copier_use_batch_api(cp, batch);
-	fill_pat(src, NP * PIECE, 0, seed);
+	tp_pattern_fill(src, NP * PIECE, seed);
 	memset(reg, 0, NP * PIECE);
 	for (uint32_t i = 0; i < NP; i++)
 		v[i] = (struct xfer_cuda_copy){d1 + perm(i) * PIECE,
@@ -72,7 +73,7 @@ static void round_trip(struct xfer_cuda_copier *cp, uint8_t *src,
 		                               d2 + perm(i) * PIECE, PIECE};
 	is_int(run(cp, 0, XFER_CUDA_D2H, v, NP), 0, "%s: D2H scattered",
 	       mode);
-	is_int(check_pat(reg, NP * PIECE, 0, seed), -1,
+	is_int(tp_pattern_mismatch_at(reg, NP * PIECE, 0, seed), -1,
 	       "%s: every byte made the round trip", mode);
 }
 
@@ -146,7 +147,7 @@ int main(void)
 
 		CK(cudaSetDevice(1));
 		CK(cudaMalloc((void **)&p1, NP * PIECE));
-		fill_pat(src, NP * PIECE, 0, 13);
+		tp_pattern_fill(src, NP * PIECE, 13);
 		v[0] = (struct xfer_cuda_copy){d2, src, NP * PIECE};
 		is_int(run(cp, 0, XFER_CUDA_H2D, v, 1), 0, "H2D on device 0");
 		v[0] = (struct xfer_cuda_copy){p1, d2, NP * PIECE / 2};
@@ -157,7 +158,7 @@ int main(void)
 		       "peer copy device 0 -> 1");
 		v[0] = (struct xfer_cuda_copy){reg, p1, NP * PIECE};
 		is_int(run(cp, 1, XFER_CUDA_D2H, v, 1), 0, "D2H on device 1");
-		is_int(check_pat(reg, NP * PIECE, 0, 13), -1,
+		is_int(tp_pattern_mismatch_at(reg, NP * PIECE, 0, 13), -1,
 		       "device 1 holds device 0's bytes");
 		CK(cudaFree(p1));
 	} else {

@@ -20,12 +20,13 @@ int main(void)
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
 #include "ipc/cuda_ipc.h"
 #include "tests/gpu/gpu_util.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/pattern.h"
 #include "xfer/cuda.h"
 
 #define KiB 1024u
@@ -85,7 +86,7 @@ static void serve_one(const struct req *q, struct rep *r)
 			break;
 		}
 		sizes[q->id] = q->size;
-		fill_pat(h, q->size, 0, q->seed);
+		tp_pattern_fill(h, q->size, q->seed);
 		if (cudaMemcpy(bufs[q->id], h, q->size,
 		               cudaMemcpyHostToDevice) != cudaSuccess)
 			r->rc = KVF_ECUDA;
@@ -132,7 +133,8 @@ static void serve_one(const struct req *q, struct rep *r)
 			free(h);
 			break;
 		}
-		r->mismatch = check_pat(h, q->len, q->first, q->seed);
+		r->mismatch = tp_pattern_mismatch_at(h, q->len, q->first,
+		                                     q->seed);
 		free(h);
 		break;
 	case OP_FREE:
@@ -176,15 +178,6 @@ static struct rep call(struct req q)
 	return r;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
-	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static int copy_wait(struct xfer_cuda_copier *cp, int dev,
                      enum xfer_cuda_kind kind, struct xfer_cuda_copy *v,
                      uint32_t n, void *ev, uint32_t *pieces)
@@ -211,7 +204,7 @@ int main(void)
 	struct ipc_cuda_mem ma, ma2, mb, mc, m;
 	struct cudaPointerAttributes pa;
 	struct xfer_cuda_batch *bt;
-	struct timespec t0;
+	double t0;
 	struct rep r;
 	char err[512] = "";
 	uint8_t *host;
@@ -252,12 +245,12 @@ int main(void)
 	                      .seed = 1});
 	is_int(r.rc, 0, "exporter: allocate and export A (%s)", r.msg);
 	ma = r.mem;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = tp_now_s();
 	rc = xfer_cuda_import_hold(cu, &ma, &ia, err, sizeof(err));
 	is_int(rc, 0, "import A (%s)", err);
 	if (rc)
 		bail("cannot go on without the import");
-	diag("first import took %.1f ms", ms_since(&t0));
+	diag("first import took %.1f ms", (tp_now_s() - t0) * 1e3);
 	dev = xfer_cuda_import_device(ia);
 	is_int((long long)xfer_cuda_import_len(ia), 8 * MiB,
 	       "the mapping is A's 8 MiB");
@@ -266,7 +259,7 @@ int main(void)
 	                               8 * MiB};
 	is_int(copy_wait(cp, dev, XFER_CUDA_D2H, v, 1, NULL, NULL), 0,
 	       "D2H of A");
-	is_int(check_pat(host, 8 * MiB, 0, 1), -1,
+	is_int(tp_pattern_mismatch_at(host, 8 * MiB, 0, 1), -1,
 	       "every byte of A arrived");
 
 	/* A tensor of the pool at an offset: same handle, same import. */
@@ -276,10 +269,10 @@ int main(void)
 	       r.msg);
 	ma2 = r.mem;
 	is_int((long long)ma2.offset, 3 * MiB + 4 * KiB, "its offset");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = tp_now_s();
 	rc = xfer_cuda_import_hold(cu, &ma2, &ia2, err, sizeof(err));
 	is_int(rc, 0, "import the tensor (%s)", err);
-	diag("cached import took %.3f ms", ms_since(&t0));
+	diag("cached import took %.3f ms", (tp_now_s() - t0) * 1e3);
 	ok(ia2 == ia, "the cache returns A's import");
 	is_int(xfer_cuda_import_refs(cu, ia), 2, "held twice");
 	is_int(xfer_cuda_import_count(cu), 1, "one import in the cache");
@@ -296,10 +289,9 @@ int main(void)
 	is_int(pieces, 256, "issued as 256 pieces");
 	bad_word = -1;
 	for (uint32_t i = 0; i < 256 && bad_word < 0; i++) {
-		long long at = check_pat(host + (uint64_t)i * 4 * KiB, 4 * KiB,
-		                         ma2.offset +
-		                                 (uint64_t)(255 - i) * 4 * KiB,
-		                         1);
+		long long at = tp_pattern_mismatch_at(
+			host + (uint64_t)i * 4 * KiB, 4 * KiB,
+			ma2.offset + (uint64_t)(255 - i) * 4 * KiB, 1);
 		if (at >= 0)
 			bad_word = (long long)i * 4 * KiB + at;
 	}
@@ -314,7 +306,8 @@ int main(void)
 	is_int(copy_wait(cp, dev, XFER_CUDA_D2H, v, 256, NULL, &pieces), 0,
 	       "D2H of the tensor in 256 adjacent pieces");
 	is_int(pieces, 1, "merged into one copy");
-	is_int(check_pat(host, MiB, ma2.offset, 1), -1, "bytes right");
+	is_int(tp_pattern_mismatch_at(host, MiB, ma2.offset, 1), -1,
+	       "bytes right");
 	m = ma2;
 	m.offset = ma2.alloc_len - 10;
 	m.len = 11;
@@ -351,9 +344,9 @@ int main(void)
 	       "it is still waiting for the kernel");
 	is_int(xfer_cuda_batch_wait(bt, 1), KVF_ETIMEDOUT,
 	       "a 1 ms wait times out");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = tp_now_s();
 	is_int(xfer_cuda_batch_wait(bt, 10000), 0, "then it completes");
-	diag("waited %.1f ms for the late kernel", ms_since(&t0));
+	diag("waited %.1f ms for the late kernel", (tp_now_s() - t0) * 1e3);
 	xfer_cuda_batch_free(cp, bt);
 	words = (uint32_t *)host;
 	bad_word = -1;
@@ -400,7 +393,7 @@ int main(void)
 	is_int(r.mismatch, -1, "and after them");
 
 	/* H2D into C's last MiB, checked by the exporter. */
-	fill_pat(host, MiB, 0, 4);
+	tp_pattern_fill(host, MiB, 4);
 	v[0] = (struct xfer_cuda_copy){
 		(char *)xfer_cuda_import_base(ic) + 3 * MiB, host, MiB};
 	is_int(copy_wait(cp, dev, XFER_CUDA_H2D, v, 1, NULL, NULL), 0,

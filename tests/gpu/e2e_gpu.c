@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -20,29 +22,6 @@
 #define POOL_OFF (1u << 20) /* regions start inside a bigger allocation */
 
 static struct kvf_event ev;
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static int wait_type(kvf_client *c, enum kvf_event_type type, int ms)
-{
-	long t0 = now_ms();
-	while (now_ms() - t0 < ms) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return 0;
-		if (n && ev.type == type)
-			return 1;
-		if (n)
-			diag("other event: type %d status %d %s", ev.type,
-			     ev.status, ev.message);
-	}
-	return 0;
-}
 
 struct side {
 	kvf_client *c;
@@ -78,19 +57,20 @@ static void push_blocks(struct side *src, struct side *dst, kvf_peer peer,
 	struct kvf_xfer_opts o = {.tag = what, .tag_len = (uint32_t)strlen(what)};
 	int bad = 0;
 
-	fill_pat(want, REGION, 0, seed);
+	tp_pattern_fill(want, REGION, seed);
 	CK(cudaMemcpy(src->dev, want, REGION, cudaMemcpyHostToDevice));
 	CK(cudaMemset(dst->dev, 0, REGION));
 	for (uint32_t i = 0; i < BLOCKS / 2; i++) {
 		lb[i] = i * 2;                /* every other block: */
 		rb[i] = BLOCKS - 1 - i;       /* scattered, reversed */
 	}
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	is_int(kvf_submit_blocks(src->c, KVF_WRITE, peer, src->region,
 	                         dst->region, lb, rb, BLOCKS / 2, &o, NULL),
 	       0, "%s: block WRITE submitted", what);
-	ok(wait_type(dst->c, KVF_EV_NOTIF, 20000), "%s: notification", what);
-	long ms = now_ms() - t0;
+	ok(tp_wait_event(dst->c, KVF_EV_NOTIF, 20000, &ev, NULL),
+	   "%s: notification", what);
+	long ms = tp_now_ms() - t0;
 	CK(cudaMemcpy(got, dst->dev, REGION, cudaMemcpyDeviceToHost));
 	for (uint32_t l = 0; l < LAYERS && !bad; l++)
 		for (uint32_t i = 0; i < BLOCKS / 2 && !bad; i++) {
@@ -102,7 +82,8 @@ static void push_blocks(struct side *src, struct side *dst, kvf_peer peer,
 	ok(!bad, "%s: every layer-block in the destination GPU memory when "
 	   "the notification came (%.1f MiB in %ld ms)", what,
 	   (double)LAYERS * BLOCKS / 2 * BB / 1048576.0, ms);
-	ok(wait_type(src->c, KVF_EV_XFER_DONE, 5000) && ev.status == 0,
+	ok(tp_wait_event(src->c, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == 0,
 	   "%s: completion ok (%s)", what, ev.message);
 	free(want);
 	free(got);
@@ -155,43 +136,48 @@ int main(int argc, char **argv)
 	/* 2. Staged host -> GPU and GPU -> host with byte segments. */
 	{
 		uint8_t *got = malloc(REGION);
-		fill_pat(pre.host, REGION, 0, 12);
+		tp_pattern_fill(pre.host, REGION, 12);
 		CK(cudaMemset(dec.dev, 0, REGION));
 		struct kvf_seg s = {pre.hregion, dec.region, 4096, 8192,
 		                    REGION - 3 * 4096 - 5};
 		struct kvf_xfer_opts o = {.tag = "h2g", .tag_len = 3};
 		kvf_submit(pre.c, KVF_WRITE, ab, &s, 1, &o, NULL);
-		ok(wait_type(dec.c, KVF_EV_NOTIF, 20000), "host->gpu: notified");
+		ok(tp_wait_event(dec.c, KVF_EV_NOTIF, 20000, &ev, NULL),
+		   "host->gpu: notified");
 		CK(cudaMemcpy(got, dec.dev, REGION, cudaMemcpyDeviceToHost));
 		ok(memcmp(got + 8192, pre.host + 4096, s.length) == 0 &&
 		   got[8191] == 0 && got[8192 + s.length] == 0,
 		   "host->gpu: bytes in GPU memory, nothing around them");
-		ok(wait_type(pre.c, KVF_EV_XFER_DONE, 5000) && ev.status == 0,
+		ok(tp_wait_event(pre.c, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+		   ev.status == 0,
 		   "host->gpu: completion ok");
 
-		fill_pat(got, REGION, 0, 13);
+		tp_pattern_fill(got, REGION, 13);
 		CK(cudaMemcpy(pre.dev, got, REGION, cudaMemcpyHostToDevice));
 		memset(dec.host, 0, REGION);
 		s = (struct kvf_seg){pre.region, dec.hregion, 0, 0, REGION};
 		kvf_submit(pre.c, KVF_WRITE, ab, &s, 1, &o, NULL);
-		ok(wait_type(dec.c, KVF_EV_NOTIF, 20000), "gpu->host: notified");
+		ok(tp_wait_event(dec.c, KVF_EV_NOTIF, 20000, &ev, NULL),
+		   "gpu->host: notified");
 		ok(memcmp(dec.host, got, REGION) == 0, "gpu->host: bytes");
-		ok(wait_type(pre.c, KVF_EV_XFER_DONE, 5000) && ev.status == 0,
+		ok(tp_wait_event(pre.c, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+		   ev.status == 0,
 		   "gpu->host: completion ok");
 
 		/* Pull into GPU memory from the peer's host region. */
-		fill_pat(dec.host, REGION, 0, 14);
+		tp_pattern_fill(dec.host, REGION, 14);
 		CK(cudaMemset(pre.dev, 0, REGION));
 		s = (struct kvf_seg){pre.region, dec.hregion, 0, 0, REGION};
 		kvf_submit(pre.c, KVF_READ, ab, &s, 1, NULL, NULL);
-		ok(wait_type(pre.c, KVF_EV_XFER_DONE, 20000) && ev.status == 0,
+		ok(tp_wait_event(pre.c, KVF_EV_XFER_DONE, 20000, &ev, NULL) &&
+		   ev.status == 0,
 		   "READ host->local gpu: ok (%s)", ev.message);
 		CK(cudaMemcpy(got, pre.dev, REGION, cudaMemcpyDeviceToHost));
 		ok(memcmp(got, dec.host, REGION) == 0, "READ: bytes in GPU");
 		/* Pull from a remote GPU region: refused with a reason. */
 		s = (struct kvf_seg){pre.region, dec.region, 0, 0, 4096};
 		kvf_submit(pre.c, KVF_READ, ab, &s, 1, NULL, NULL);
-		ok(wait_type(pre.c, KVF_EV_XFER_DONE, 5000) &&
+		ok(tp_wait_event(pre.c, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
 		   ev.status == KVF_ENOTSUP, "READ from a remote GPU across "
 		   "hosts: KVF_ENOTSUP (%s)", ev.message);
 		free(got);
@@ -215,14 +201,16 @@ int main(int argc, char **argv)
 		                          .cuda_event = e};
 		is_int(kvf_submit(pre.c, KVF_WRITE, ab, &s, 1, &o, NULL), 0,
 		       "event-ordered WRITE submitted (%s)", kvf_last_error());
-		ok(wait_type(dec.c, KVF_EV_NOTIF, 20000), "event: notified");
+		ok(tp_wait_event(dec.c, KVF_EV_NOTIF, 20000, &ev, NULL),
+		   "event: notified");
 		CK(cudaMemcpy(got, dec.dev, BB, cudaMemcpyDeviceToHost));
 		int all = 1;
 		for (uint32_t i = 0; i < BB / 4; i++)
 			all &= got[i] == 0xfeedbeef;
 		ok(all, "the bytes the kernel wrote after 200 ms arrived, not "
 		   "the zeros before");
-		ok(wait_type(pre.c, KVF_EV_XFER_DONE, 5000) && ev.status == 0,
+		ok(tp_wait_event(pre.c, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+		   ev.status == 0,
 		   "event: completion ok");
 		CK(cudaStreamSynchronize(st));
 		free(got);
@@ -237,12 +225,13 @@ int main(int argc, char **argv)
 	{
 		/* Pull on the same host: D2D the other way. */
 		uint8_t *want = malloc(REGION), *got = malloc(REGION);
-		fill_pat(want, REGION, 0, 22);
+		tp_pattern_fill(want, REGION, 22);
 		CK(cudaMemcpy(dec2.dev, want, REGION, cudaMemcpyHostToDevice));
 		CK(cudaMemset(pre2.dev, 0, REGION));
 		struct kvf_seg s = {pre2.region, dec2.region, 0, 0, REGION};
 		kvf_submit(pre2.c, KVF_READ, cd, &s, 1, NULL, NULL);
-		ok(wait_type(pre2.c, KVF_EV_XFER_DONE, 20000) && ev.status == 0,
+		ok(tp_wait_event(pre2.c, KVF_EV_XFER_DONE, 20000, &ev, NULL) &&
+		   ev.status == 0,
 		   "same-host READ ok");
 		CK(cudaMemcpy(got, pre2.dev, REGION, cudaMemcpyDeviceToHost));
 		ok(memcmp(got, want, REGION) == 0, "same-host READ bytes");

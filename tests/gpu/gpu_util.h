@@ -1,7 +1,7 @@
 /*
  * tests/gpu/gpu_util.h - helpers the GPU tests share, header-only (each
- * test is one program): probing for a device, a byte pattern, a kernel that
- * waits and then writes (PTX text, JIT-compiled by the driver, so the build
+ * test is one program): probing for a device, a kernel that waits and
+ * then writes (PTX text, JIT-compiled by the driver, so the build
  * needs no nvcc), and VMM allocations through the driver's entry points.
  */
 #ifndef KVF_TESTS_GPU_UTIL_H
@@ -39,32 +39,6 @@ static inline int gpu_probe(char *why, size_t len)
 		return -1;
 	}
 	return 0;
-}
-
-/* Byte i of pattern seed: cheap, position-dependent, seed-dependent. */
-static inline uint8_t pat(uint64_t i, uint32_t seed)
-{
-	uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull ^ seed * 0xbf58476d1ce4e5b9ull;
-
-	x ^= x >> 29;
-	return (uint8_t)(x ^ (x >> 17));
-}
-
-static inline void fill_pat(uint8_t *b, uint64_t n, uint64_t first,
-                            uint32_t seed)
-{
-	for (uint64_t i = 0; i < n; i++)
-		b[i] = pat(first + i, seed);
-}
-
-/* The first offset where b differs from pattern seed, or -1. */
-static inline long long check_pat(const uint8_t *b, uint64_t n,
-                                  uint64_t first, uint32_t seed)
-{
-	for (uint64_t i = 0; i < n; i++)
-		if (b[i] != pat(first + i, seed))
-			return (long long)i;
-	return -1;
 }
 
 /*

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -27,56 +30,6 @@
 #define POOL_OFF (1u << 20) /* regions start inside a bigger allocation */
 
 static struct kvf_event ev;
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Wait for the completion of x; 0 when none came in time. */
-static int wait_done(kvf_client *c, kvf_xfer x, int ms)
-{
-	long t0 = now_ms();
-	while (now_ms() - t0 < ms) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return 0;
-		if (n == 1 && ev.type == KVF_EV_XFER_DONE && ev.xfer == x)
-			return 1;
-		if (n == 1)
-			diag("unexpected event type %d xfer %llu status %d %s",
-			     ev.type, (unsigned long long)ev.xfer, ev.status,
-			     ev.message);
-	}
-	return 0;
-}
-
-/* Completions of all n ids, any order; 0 when one failed or is late. */
-static int wait_all(kvf_client *c, const kvf_xfer *x, int n, int ms)
-{
-	long t0 = now_ms();
-	int left = n, good = 1;
-	while (left && now_ms() - t0 < ms) {
-		int got = 0;
-		if (kvf_wait(c, &ev, 1, 100, &got) != 0)
-			return 0;
-		if (got != 1 || ev.type != KVF_EV_XFER_DONE)
-			continue;
-		for (int i = 0; i < n; i++)
-			if (x[i] == ev.xfer) {
-				left--;
-				if (ev.status) {
-					good = 0;
-					diag("xfer %llu: %s",
-					     (unsigned long long)ev.xfer,
-					     ev.message);
-				}
-			}
-	}
-	return good && !left;
-}
 
 static struct kvf_layout mklayout(uint32_t nblocks, uint64_t bb)
 {
@@ -212,18 +165,18 @@ int main(int argc, char **argv)
 	}
 
 	/* 1. GPU -> store -> other GPU blocks. */
-	fill_pat(want, SREGION, 0, 1);
+	tp_pattern_fill(want, SREGION, 1);
 	CK(cudaMemcpy(sdev, want, SREGION, cudaMemcpyHostToDevice));
 	is_int(kvf_save_blocks(c, sreg, sb, SB / 4, "g1", NULL, &x), 0,
 	       "save of 16 GPU blocks submitted");
-	ok(wait_done(c, x, 20000) && ev.status == 0 &&
+	ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == 0 &&
 	   ev.bytes == (uint64_t)SB / 4 * LAYERS * SBB,
 	   "saved from GPU memory, 16 blocks x 4 layers x 64 KiB %s",
 	   ev.message);
 	CK(cudaMemset(spool, 0, SREGION + 2 * POOL_OFF));
 	is_int(kvf_load_blocks(c, sreg, db, SB / 4, "g1", NULL, &x), 0,
 	       "load into other GPU blocks submitted");
-	ok(wait_done(c, x, 20000) && ev.status == 0,
+	ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == 0,
 	   "loaded into GPU memory %s", ev.message);
 	CK(cudaMemcpy(got, sdev, SREGION, cudaMemcpyDeviceToHost));
 	ok(same_blocks(want, got, &sl, sb, db, SB / 4),
@@ -242,38 +195,39 @@ int main(int argc, char **argv)
 	/* 2. Saved from GPU, loaded into host memory; and the reverse. */
 	memset(host, 0, SREGION);
 	kvf_load_blocks(c, hreg, db, SB / 4, "g1", NULL, &x);
-	ok(wait_done(c, x, 20000) && ev.status == 0 &&
+	ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == 0 &&
 	   same_blocks(want, host, &sl, sb, db, SB / 4),
 	   "GPU-saved object loads into a host region %s", ev.message);
-	fill_pat(host, SREGION, 0, 2);
+	tp_pattern_fill(host, SREGION, 2);
 	kvf_save_blocks(c, hreg, sb, SB / 4, "h1", NULL, &x);
-	ok(wait_done(c, x, 20000) && ev.status == 0, "host region saved");
+	ok(tp_wait_xfer(c, x, 20000, &ev) &&
+	   ev.status == 0, "host region saved");
 	CK(cudaMemset(sdev, 0, SREGION));
 	kvf_load_blocks(c, sreg, db, SB / 4, "h1", NULL, &x);
-	ok(wait_done(c, x, 20000) && ev.status == 0,
+	ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == 0,
 	   "host-saved object loads into the GPU region %s", ev.message);
 	CK(cudaMemcpy(got, sdev, SREGION, cudaMemcpyDeviceToHost));
 	ok(same_blocks(host, got, &sl, sb, db, SB / 4),
 	   "and its bytes are on the GPU");
 
 	/* 3. 256 MiB: four slabs, more than the sidecar makes at start. */
-	fill_pat(want, LREGION, 0, 3);
+	tp_pattern_fill(want, LREGION, 3);
 	CK(cudaMemcpy(ldev, want, LREGION, cudaMemcpyHostToDevice));
 	{
-		long t0 = now_ms(), ms;
+		long t0 = tp_now_ms(), ms;
 		kvf_save_blocks(c, lreg, all, LB, "big", NULL, &x);
-		ok(wait_done(c, x, 60000) && ev.status == 0 &&
+		ok(tp_wait_xfer(c, x, 60000, &ev) && ev.status == 0 &&
 		   ev.bytes == LREGION, "256 MiB saved from GPU %s",
 		   ev.message);
-		ms = now_ms() - t0;
+		ms = tp_now_ms() - t0;
 		diag("save of 256 MiB from GPU: %ld ms (%.0f MiB/s)", ms,
 		     ms ? 256000.0 / ms : 0.0);
 		CK(cudaMemset(ldev, 0, LREGION));
-		t0 = now_ms();
+		t0 = tp_now_ms();
 		kvf_load_blocks(c, lreg, rev, LB, "big", NULL, &x);
-		ok(wait_done(c, x, 60000) && ev.status == 0,
+		ok(tp_wait_xfer(c, x, 60000, &ev) && ev.status == 0,
 		   "and loaded into the blocks reversed %s", ev.message);
-		ms = now_ms() - t0;
+		ms = tp_now_ms() - t0;
 		diag("load of 256 MiB to GPU: %ld ms (%.0f MiB/s)", ms,
 		     ms ? 256000.0 / ms : 0.0);
 		CK(cudaMemcpy(got, ldev, LREGION, cudaMemcpyDeviceToHost));
@@ -286,14 +240,14 @@ int main(int argc, char **argv)
 	{
 		uint64_t len = (100ull << 20) + 123, from = 4096 + 7,
 		         to = 128ull << 20;
-		fill_pat(want, LREGION, 0, 4);
+		tp_pattern_fill(want, LREGION, 4);
 		CK(cudaMemcpy(ldev, want, LREGION, cudaMemcpyHostToDevice));
 		kvf_save_bytes(c, lreg, &from, 1, len, "range", NULL, &x);
-		ok(wait_done(c, x, 60000) && ev.status == 0,
+		ok(tp_wait_xfer(c, x, 60000, &ev) && ev.status == 0,
 		   "100 MiB byte range saved from GPU %s", ev.message);
 		CK(cudaMemset(ldev, 0, LREGION));
 		kvf_load_bytes(c, lreg, &to, 1, len, "range", NULL, &x);
-		ok(wait_done(c, x, 60000) && ev.status == 0,
+		ok(tp_wait_xfer(c, x, 60000, &ev) && ev.status == 0,
 		   "and loaded at another offset %s", ev.message);
 		CK(cudaMemcpy(got, ldev, LREGION, cudaMemcpyDeviceToHost));
 		ok(memcmp(got + to, want + from, len) == 0 &&
@@ -306,7 +260,7 @@ int main(int argc, char **argv)
 		uint64_t offs[11] = {0};
 		kvf_save_bytes(c, lreg, offs, 11, 100ull << 20, "huge", NULL,
 		               &x);
-		ok(wait_done(c, x, 10000) && ev.status == KVF_ENOSPC,
+		ok(tp_wait_xfer(c, x, 10000, &ev) && ev.status == KVF_ENOSPC,
 		   "11 x 100 MiB from GPU: KVF_ENOSPC");
 		like(ev.message, "staging", "message says why: %s", ev.message);
 	}
@@ -317,20 +271,20 @@ int main(int argc, char **argv)
 		kvf_xfer xs[5];
 		char name[32];
 		int good = 1;
-		fill_pat(want, LREGION, 0, 6);
+		tp_pattern_fill(want, LREGION, 6);
 		CK(cudaMemcpy(ldev, want, LREGION, cudaMemcpyHostToDevice));
 		for (int i = 0; i < 5; i++) {
 			snprintf(name, sizeof name, "many-%d", i);
 			good &= kvf_save_blocks(c, lreg, all, LB, name, NULL,
 			                        &xs[i]) == 0;
 		}
-		ok(good && wait_all(c, xs, 5, 120000),
+		ok(good && tp_wait_xfers(c, xs, 5, 120000, &ev),
 		   "five concurrent 256 MiB GPU saves complete");
 		for (int i = 0; i < 5; i += 4) {
 			snprintf(name, sizeof name, "many-%d", i);
 			CK(cudaMemset(ldev, 0, LREGION));
 			kvf_load_blocks(c, lreg, all, LB, name, NULL, &x);
-			ok(wait_done(c, x, 60000) && ev.status == 0,
+			ok(tp_wait_xfer(c, x, 60000, &ev) && ev.status == 0,
 			   "%s loads %s", name, ev.message);
 			CK(cudaMemcpy(got, ldev, LREGION,
 			              cudaMemcpyDeviceToHost));
@@ -351,7 +305,7 @@ int main(int argc, char **argv)
 			close(fd);
 		CK(cudaMemset(sdev, 0xab, SREGION));
 		kvf_load_blocks(c, sreg, db, SB / 4, "g1", NULL, &x);
-		ok(wait_done(c, x, 20000) && ev.status == KVF_ECORRUPT,
+		ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == KVF_ECORRUPT,
 		   "load of the damaged object into GPU memory: KVF_ECORRUPT");
 		like(ev.message, "g1", "message names the object: %s",
 		     ev.message);
@@ -363,7 +317,7 @@ int main(int argc, char **argv)
 	}
 	/* Wrong layout into GPU memory: refused before any copy. */
 	kvf_load_blocks(c, lreg, all, SB / 4, "g1", NULL, &x);
-	ok(wait_done(c, x, 20000) && ev.status == KVF_EINVAL,
+	ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == KVF_EINVAL,
 	   "load into a layout of other block size: KVF_EINVAL (%s)",
 	   ev.message);
 
@@ -397,14 +351,14 @@ int main(int argc, char **argv)
 		ok(log && strstr(log, "doomed (session") &&
 		   (strstr(log, "disconnected") || strstr(log, "process exited")), "the sidecar saw it go");
 		free(log);
-		fill_pat(want, SREGION, 0, 8);
+		tp_pattern_fill(want, SREGION, 8);
 		CK(cudaMemcpy(sdev, want, SREGION, cudaMemcpyHostToDevice));
 		kvf_save_blocks(c, sreg, sb, SB / 4, "after", NULL, &x);
-		ok(wait_done(c, x, 20000) && ev.status == 0,
+		ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == 0,
 		   "a save after the death works %s", ev.message);
 		CK(cudaMemset(sdev, 0, SREGION));
 		kvf_load_blocks(c, sreg, db, SB / 4, "after", NULL, &x);
-		ok(wait_done(c, x, 20000) && ev.status == 0,
+		ok(tp_wait_xfer(c, x, 20000, &ev) && ev.status == 0,
 		   "and its load %s", ev.message);
 		CK(cudaMemcpy(got, sdev, SREGION, cudaMemcpyDeviceToHost));
 		ok(same_blocks(want, got, &sl, sb, db, SB / 4),

@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -29,13 +30,6 @@
 #define DEC_LEN ((size_t)LAYERS * BLOCKS * DEC_BB)
 #define PRE_LEN ((size_t)LAYERS * BLOCKS * PRE_BB)
 #define POOL_OFF (1u << 20) /* the prefill regions sit inside a pool */
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* Prefill block b lands in decode block dec_block(b): scattered. */
 static uint32_t dec_block(uint32_t b)
@@ -88,7 +82,7 @@ static int prefill_rank(int argc, char **argv)
 		return 1;
 	}
 	CK(cudaSetDevice(r));
-	fill_pat(want, DEC_LEN, 0, seed);
+	tp_pattern_fill(want, DEC_LEN, seed);
 	for (uint32_t l = 0; l < LAYERS; l++)
 		for (uint32_t b = 0; b < BLOCKS; b++) {
 			size_t d = dec_off(l, dec_block(b)), p = pre_off(l, b);
@@ -116,29 +110,25 @@ static int prefill_rank(int argc, char **argv)
 	struct kvf_xfer_opts xo = {.tag = tag,
 	                           .tag_len = (uint32_t)strlen(tag),
 	                           .timeout_ms = 30000};
-	long t0 = now_ms();
+	int err = 0;
+	struct tp_wait_opts wo = {.say = TP_SAY_QUIET, .err = &err};
+	long t0 = tp_now_ms();
 	int rc = kvf_submit(c, KVF_WRITE, peer, segs, n, &xo, NULL);
 	if (rc != 0) {
 		printf("rank %d: submit: %s: %s\n", r, kvf_strerror(rc),
 		       kvf_last_error());
 		return 1;
 	}
-	for (;;) {
-		int got = 0;
-		if (now_ms() - t0 > 40000) {
-			printf("rank %d: no completion in 40 s\n", r);
-			return 1;
-		}
-		if (kvf_wait(c, &ev, 1, 200, &got) != 0) {
+	if (!tp_wait_event(c, KVF_EV_XFER_DONE, 40000, &ev, &wo)) {
+		if (err)
 			printf("rank %d: wait: %s\n", r, kvf_last_error());
-			return 1;
-		}
-		if (got && ev.type == KVF_EV_XFER_DONE)
-			break;
+		else
+			printf("rank %d: no completion in 40 s\n", r);
+		return 1;
 	}
 	printf("rank %d: status %d (%s) %u segments, %zu bytes in %ld ms "
 	       "%s\n", r, ev.status, kvf_strerror(ev.status), n,
-	       (size_t)PRE_LEN, now_ms() - t0, ev.message);
+	       (size_t)PRE_LEN, tp_now_ms() - t0, ev.message);
 	fflush(stdout);
 	kvf_close(c);
 	CK(cudaFree(pool));
@@ -167,22 +157,6 @@ static pid_t spawn_rank(int r, const struct tp_daemon *a,
 		_exit(127);
 	}
 	return pid;
-}
-
-/* Reap pid within ms, else kill it. Returns its exit code or -1. */
-static int reap(pid_t pid, int ms)
-{
-	int st = 0;
-	long t0 = now_ms();
-	while (now_ms() - t0 < ms) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(20000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
 }
 
 static char *ctl_peers(const struct tp_daemon *d)
@@ -232,7 +206,7 @@ static void run_mode(const char *mode, const struct tp_daemon *a,
 	    kvf_register_cuda(c, dev, DEC_LEN, &lay, &dreg) != 0)
 		bail("%s: decode set-up: %s", mode, kvf_last_error());
 
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	for (int r = 0; r < 2; r++) {
 		snprintf(out[r], sizeof out[r], "%s/%s-rank%d.out",
 		         tp_tmpdir(), mode, r);
@@ -241,7 +215,7 @@ static void run_mode(const char *mode, const struct tp_daemon *a,
 		   r);
 	}
 	/* Both notifications, each naming its rank's engine. */
-	while ((!seen[0] || !seen[1]) && now_ms() - t0 < 60000) {
+	while ((!seen[0] || !seen[1]) && tp_now_ms() - t0 < 60000) {
 		struct kvf_event ev;
 		int n = 0;
 		if (kvf_wait(c, &ev, 1, 200, &n) != 0)
@@ -263,12 +237,12 @@ static void run_mode(const char *mode, const struct tp_daemon *a,
 				seen[r]++;
 		}
 	}
-	long ms = now_ms() - t0;
+	long ms = tp_now_ms() - t0;
 	for (int r = 0; r < 2; r++)
 		is_int(seen[r], 1, "%s: one notification from prefill-%d with "
 		       "its tag", mode, r);
 	for (int r = 0; r < 2; r++) {
-		int code = reap(pid[r], 30000);
+		int code = tp_reap(pid[r], 30000);
 		char *line = tp_read_file(out[r]);
 		if (line)
 			line[strcspn(line, "\n")] = 0;
@@ -277,7 +251,7 @@ static void run_mode(const char *mode, const struct tp_daemon *a,
 		free(line);
 	}
 
-	fill_pat(want, DEC_LEN, 0, seed);
+	tp_pattern_fill(want, DEC_LEN, seed);
 	CK(cudaMemcpy(got, dev, DEC_LEN, cudaMemcpyDeviceToHost));
 	size_t bad = DEC_LEN, nbad = 0;
 	for (size_t i = 0; i < DEC_LEN; i++)

@@ -4,10 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -19,13 +20,6 @@
 #define PUSH (5 * MIB + 4093) /* odd length, odd offsets */
 #define OFF1 4099ull
 #define OFF0 (4 * MIB + 7)
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void uuid_of(int dev, char *buf, size_t len)
 {
@@ -75,29 +69,12 @@ static int import_dev(const char *log, uint64_t lo)
 	return dev;
 }
 
-static int wait_type(kvf_client *c, enum kvf_event_type type,
-                     struct kvf_event *ev, int ms)
-{
-	long t0 = now_ms();
-	while (now_ms() - t0 < ms) {
-		int n = 0;
-		if (kvf_wait(c, ev, 1, 100, &n) != 0)
-			return 0;
-		if (n && ev->type == type)
-			return 1;
-		if (n)
-			diag("other event: type %d status %d %s", ev->type,
-			     ev->status, ev->message);
-	}
-	return 0;
-}
-
 static void fill_dev(uint8_t *p, size_t len, uint32_t seed)
 {
 	uint8_t *h = malloc(len);
 	if (!h)
 		bail("out of memory");
-	fill_pat(h, len, 0, seed);
+	tp_pattern_fill(h, len, seed);
 	CK(cudaMemcpy(p, h, len, cudaMemcpyHostToDevice));
 	free(h);
 }
@@ -204,8 +181,9 @@ int main(int argc, char **argv)
 	struct kvf_xfer_opts o = {.tag = "x", .tag_len = 1};
 	is_int(kvf_submit(e1, KVF_WRITE, p10, &s, 1, &o, NULL), 0,
 	       "push device 1 -> device 0 submitted");
-	ok(wait_type(e0, KVF_EV_NOTIF, &ev, 20000), "e0 notified");
-	ok(wait_type(e1, KVF_EV_XFER_DONE, &ev, 5000) && ev.status == 0,
+	ok(tp_wait_event(e0, KVF_EV_NOTIF, 20000, &ev, NULL), "e0 notified");
+	ok(tp_wait_event(e1, KVF_EV_XFER_DONE, 5000, &ev, NULL) &&
+	   ev.status == 0,
 	   "push completed ok (%s)", ev.message);
 	{
 		/* d0 holds pattern 60 except the pushed range, which holds
@@ -214,9 +192,10 @@ int main(int argc, char **argv)
 		long long bad = -1;
 		CK(cudaMemcpy(h, d0, LEN0, cudaMemcpyDeviceToHost));
 		for (size_t i = 0; i < LEN0 && bad < 0; i++) {
-			uint8_t want = i >= OFF0 && i < OFF0 + PUSH
-			                       ? pat(i - OFF0 + OFF1, 61)
-			                       : pat(i, 60);
+			uint8_t want =
+				i >= OFF0 && i < OFF0 + PUSH
+					? tp_pattern_byte(i - OFF0 + OFF1, 61)
+					: tp_pattern_byte(i, 60);
 			if (h[i] != want)
 				bad = (long long)i;
 		}
@@ -230,7 +209,8 @@ int main(int argc, char **argv)
 	s = (struct kvf_seg){r1, r0, 0, LEN0 - LEN1, LEN1};
 	is_int(kvf_submit(e1, KVF_READ, p10, &s, 1, NULL, NULL), 0,
 	       "pull device 0 -> device 1 submitted");
-	ok(wait_type(e1, KVF_EV_XFER_DONE, &ev, 20000) && ev.status == 0,
+	ok(tp_wait_event(e1, KVF_EV_XFER_DONE, 20000, &ev, NULL) &&
+	   ev.status == 0,
 	   "pull completed ok (%s)", ev.message);
 	{
 		uint8_t *h = malloc(LEN1);
@@ -238,7 +218,7 @@ int main(int argc, char **argv)
 		CK(cudaSetDevice(1));
 		CK(cudaMemcpy(h, d1, LEN1, cudaMemcpyDeviceToHost));
 		for (size_t i = 0; i < LEN1 && bad < 0; i++)
-			if (h[i] != pat(i + LEN0 - LEN1, 62))
+			if (h[i] != tp_pattern_byte(i + LEN0 - LEN1, 62))
 				bad = (long long)i;
 		free(h);
 		is_int(bad, -1, "the engine's device 1 holds the last %llu "

@@ -8,6 +8,7 @@
 
 #include "client/kvferry.h"
 #include "ipc/ring.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/tap.h"
 
 #define CAP 4096u
@@ -16,12 +17,6 @@
 static uint32_t rec_len(uint32_t i)
 {
 	return 8 + (i * 2654435761u >> 7) % 700;
-}
-
-static void fill(uint8_t *p, uint32_t len, uint32_t i)
-{
-	for (uint32_t k = 0; k < len; k++)
-		p[k] = (uint8_t)(i * 31 + k);
 }
 
 int main(void)
@@ -45,14 +40,14 @@ int main(void)
 	uint32_t n = 0;
 	void *p;
 	while ((p = ipc_ring_reserve(&prod, 1, 100))) {
-		fill(p, 100, n++);
+		tp_pattern_fill(p, 100, n++);
 		ipc_ring_commit(&prod);
 	}
 	ok(n >= CAP / 120 && n <= CAP / 108, "ring holds %u records of 100 "
 	   "bytes before it is full", n);
 	int good = 1;
 	for (uint32_t i = 0; i < n; i++) {
-		fill(want, 100, i);
+		tp_pattern_fill(want, 100, i);
 		if (ipc_ring_pop(&cons, buf, sizeof buf, &type, &len) != 0 ||
 		    len != 100 || type != 1 || memcmp(buf, want, 100) != 0)
 			good = 0;
@@ -68,7 +63,7 @@ int main(void)
 			uint32_t l = rec_len(i);
 			while (!(p = ipc_ring_reserve(&prod, 2, l)))
 				ipc_cpu_relax();
-			fill(p, l, i);
+			tp_pattern_fill(p, l, i);
 			ipc_ring_commit(&prod);
 			if (i % 5000 == 0)
 				usleep(2000); /* let the consumer fall asleep */
@@ -92,7 +87,7 @@ int main(void)
 		}
 		if (rc != 0)
 			break;
-		fill(want, rec_len(got), got);
+		tp_pattern_fill(want, rec_len(got), got);
 		if (len != rec_len(got) || memcmp(buf, want, len) != 0)
 			bad++;
 		got++;

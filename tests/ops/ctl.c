@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/events.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 
@@ -20,41 +22,6 @@
 static struct kvf_event ev;
 static char ctl_url[64];
 static int mport;
-
-static long elapsed_ms(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000 +
-	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Wait for one event of the given type; 0 when none came in time. */
-static int wait_event(kvf_client *c, enum kvf_event_type type, int ms)
-{
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int n = 0;
-		if (kvf_wait(c, &ev, 1, 100, &n) != 0)
-			return 0;
-		if (n == 1 && ev.type == type)
-			return 1;
-		if (elapsed_ms(&t0) > ms)
-			return 0;
-	}
-}
-
-static void pattern(uint8_t *p, size_t n, uint32_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
 
 /* jq -e expr on json: 1 when true. */
 static int jq(const char *json, const char *expr)
@@ -208,7 +175,7 @@ int main(void)
 
 	if (access("/usr/bin/jq", X_OK) != 0)
 		skip_all("jq is not installed (/usr/bin/jq)");
-	plan(67);
+	plan(68);
 	mport = tp_free_port();
 	snprintf(murl, sizeof murl, "http://127.0.0.1:%d", mport);
 	snprintf(ctl_url, sizeof ctl_url, "tcp://127.0.0.1:%d", tp_free_port());
@@ -251,7 +218,7 @@ int main(void)
 		bail("alloc: %s", kvf_last_error());
 	if (kvf_resolve_peer(pre, b.peer_url, "decode", 5000, &peer) != 0)
 		bail("resolve: %s", kvf_last_error());
-	pattern(pbuf, REGION, 7);
+	tp_pattern_fill(pbuf, REGION, 7);
 
 	m = scrape();
 	ok(m != NULL, "/metrics: 200");
@@ -279,14 +246,15 @@ int main(void)
 	{
 		FILE *f = ctl_bg("-o json stats --interval 1");
 		struct pollfd pfd = {f ? fileno(f) : -1, POLLIN, 0};
-		struct timespec t0;
+		long t0 = tp_now_ms();
 		int good = 1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (f && poll(&pfd, 1, 0) == 0 && elapsed_ms(&t0) < 15000) {
+		while (f && poll(&pfd, 1, 0) == 0 &&
+		       tp_now_ms() - t0 < 15000) {
 			struct kvf_seg sg = {pr, dr, (uint64_t)(nw % 6) << 20,
 			                     (uint64_t)(nw % 6) << 20, 1u << 20};
 			if (kvf_submit(pre, KVF_WRITE, peer, &sg, 1, NULL, &x) ||
-			    !wait_event(pre, KVF_EV_XFER_DONE, 10000) ||
+			    !tp_wait_event(pre, KVF_EV_XFER_DONE, 10000, &ev,
+			                   &tp_wait_quiet) ||
 			    ev.status != 0) {
 				good = 0;
 				break;
@@ -297,7 +265,8 @@ int main(void)
 		ok(good && nw >= 6 && memcmp(dbuf, pbuf, 6u << 20) == 0,
 		   "%d writes of 1 MiB landed, bytes match", nw);
 		s = f ? slurp_close(f, &st) : NULL;
-		is_int(st, 0, "stats -o json exits 0 (%ld ms)", elapsed_ms(&t0));
+		is_int(st, 0, "stats -o json exits 0 (%ld ms)",
+		       tp_now_ms() - t0);
 		ok(jq(s, ".xfers_per_s > 0 and .gbps > 0 and .errors_per_s == 0 "
 		         "and .latency_us.count >= 1 and .latency_us.count <= "
 		         ".totals.writes and .totals.write_bytes == "
@@ -339,6 +308,9 @@ int main(void)
 	   metric(m, "kvferry_transfer_duration_seconds_bucket{le=\"+Inf\"}") == nw &&
 	   metric(m, "kvferry_transfer_duration_seconds_sum") > 0,
 	   "histogram count, +Inf bucket and sum");
+	ok(m && metric(m, "kvferry_rail_bytes_total{rail=\"0\",domain=\"lo\"}")
+	   == nw * 1048576.0,
+	   "/metrics: the one rail (lo) posted the writes' bytes");
 	free(m);
 
 	/* engines, regions, peers. */
@@ -409,7 +381,8 @@ int main(void)
 	{
 		struct kvf_seg sg = {pr, dr, 0, 0, 4096};
 		kvf_submit(pre, KVF_WRITE, peer, &sg, 1, NULL, &x);
-		wait_event(pre, KVF_EV_XFER_DONE, 10000);
+		tp_wait_event(pre, KVF_EV_XFER_DONE, 10000, &ev,
+		              &tp_wait_quiet);
 		s = tp_daemon_log(&a);
 		snprintf(want, sizeof want, "DEBUG xfer %llu of prefill: done",
 		         (unsigned long long)x);
@@ -429,7 +402,7 @@ int main(void)
 	ctl(&r, 1, "xfers", NULL, NULL, NULL);
 	ok(r.status == 0 && jq(r.out, ".xfers == []"), "xfers: none in flight");
 	tp_run_free(&r);
-	pattern(pbuf, REGION, 9);
+	tp_pattern_fill(pbuf, REGION, 9);
 	memset(dbuf, 0, REGION);
 	kill(b.pid, SIGSTOP);
 	{
@@ -463,12 +436,12 @@ int main(void)
 	/* Drain while it is held: new transfers refused, drain waits. */
 	{
 		FILE *f = ctl_bg("-o json drain --wait 20");
-		struct timespec t0;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		long t0 = tp_now_ms();
 		usleep(400000);
 		struct kvf_seg sg = {pr, dr, 0, 0, 4096};
 		kvf_submit(pre, KVF_WRITE, peer, &sg, 1, NULL, &refused);
-		ok(wait_event(pre, KVF_EV_XFER_DONE, 5000) &&
+		ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 5000, &ev,
+		                 &tp_wait_quiet) &&
 		   ev.xfer == refused && ev.status == KVF_EBUSY,
 		   "a transfer submitted while draining ends with KVF_EBUSY");
 		like(ev.message, "draining", "its message: %s", ev.message);
@@ -485,12 +458,13 @@ int main(void)
 		   "stats shows draining with one in flight");
 		tp_run_free(&r);
 		kill(b.pid, SIGCONT);
-		ok(wait_event(pre, KVF_EV_XFER_DONE, 20000) && ev.xfer == held &&
+		ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 20000, &ev,
+		                 &tp_wait_quiet) && ev.xfer == held &&
 		   ev.status == 0, "the held transfer completes after SIGCONT");
 		is_blob(dbuf, pbuf, REGION, "and its 64 MiB arrived intact");
 		s = f ? slurp_close(f, &st) : NULL;
 		is_int(st, 0, "drain exits 0 once drained (%ld ms)",
-		       elapsed_ms(&t0));
+		       tp_now_ms() - t0);
 		snprintf(expr, sizeof expr, ".drained == true and .draining == "
 		         "true and .was_draining == false and .in_flight == 0 and "
 		         "(.waited_for | length == 1) and .waited_for[0].xfer_id "
@@ -520,7 +494,8 @@ int main(void)
 	{
 		struct kvf_seg sg = {pr, dr, 0, 0, 4096};
 		kvf_submit(pre, KVF_WRITE, peer, &sg, 1, NULL, &x);
-		ok(wait_event(pre, KVF_EV_XFER_DONE, 10000) && ev.status == 0,
+		ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 10000, &ev,
+		                 &tp_wait_quiet) && ev.status == 0,
 		   "transfers accepted again");
 	}
 
@@ -543,7 +518,8 @@ int main(void)
 	   "drain --cancel json");
 	tp_run_free(&r);
 	kill(b.pid, SIGCONT);
-	ok(wait_event(pre, KVF_EV_XFER_DONE, 20000) && ev.xfer == held &&
+	ok(tp_wait_event(pre, KVF_EV_XFER_DONE, 20000, &ev, &tp_wait_quiet) &&
+	   ev.xfer == held &&
 	   ev.status == 0, "that transfer completes too");
 
 	m = scrape();

@@ -18,7 +18,7 @@ int main(void)
 	memset(buf, 0xff, 32);
 	is_int(xfer_store_crc32c(0, buf, 32), 0x62a8ab43,
 	       "32 0xff bytes (RFC 3720 vector)");
-	st_fill(buf, sizeof(buf), 7);
+	tp_pattern_fill(buf, sizeof(buf), 7);
 	for (size_t len = 0; len < 70000; len += len < 300 ? 1 : 997)
 		for (size_t off = 0; off < 9; off += 4)
 			if (xfer_store_crc32c(0, buf + off, len) !=

@@ -17,7 +17,7 @@ static void setup_blocks(void)
 	for (int i = 0; i < 64; i++) {
 		blk[i] = st_alloc(BL);
 		out[i] = st_alloc(BL);
-		st_fill(blk[i], BL, i);
+		tp_pattern_fill(blk[i], BL, i);
 	}
 }
 

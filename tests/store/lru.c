@@ -88,7 +88,7 @@ static void many(const char *dir)
 		for (int b = 0; b < 8; b++) {
 			src[i][b] = st_alloc(BL);
 			dst[i][b] = st_alloc(BL);
-			st_fill(src[i][b], BL, i * 8 + b);
+			tp_pattern_fill(src[i][b], BL, i * 8 + b);
 			memset(dst[i][b], 0, BL);
 		}
 	for (int i = 0; i < MANY; i++) {
@@ -151,7 +151,7 @@ int main(void)
 	for (unsigned i = 0; i < NB; i++) {
 		blk[i] = st_alloc(BL);
 		out[i] = st_alloc(BL);
-		st_fill(blk[i], BL, i);
+		tp_pattern_fill(blk[i], BL, i);
 	}
 	lru(dir);
 	st_rmdir(dir);

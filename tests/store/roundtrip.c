@@ -35,7 +35,7 @@ static void run_shape(struct xfer_store *s, const struct shape *sh,
 	for (uint32_t i = 0; i < sh->nblocks; i++) {
 		sb[i] = src + i * span + sh->misalign;
 		db[i] = dst + i * span + sh->misalign;
-		st_fill(sb[i], sh->len, i * 31 + sh->nblocks);
+		tp_pattern_fill(sb[i], sh->len, i * 31 + sh->nblocks);
 	}
 	memset(dst, 0, span * sh->nblocks);
 	ret = st_save(s, sh->name, &sh->layout, sb, sh->nblocks, sh->len,
@@ -68,7 +68,7 @@ static void run_registered(struct xfer_store *s, const char *where)
 	for (size_t i = 0; i < n; i++) {
 		sb[i] = region + i * blen;
 		db[i] = region + (n + i) * blen;
-		st_fill(sb[i], blen, 1000 + i);
+		tp_pattern_fill(sb[i], blen, 1000 + i);
 	}
 	memset(region + n * blen, 0, n * blen);
 	ret = st_save(s, "fixed", NULL, sb, n, blen, &msg);

@@ -1,6 +1,7 @@
 /*
  * tests/store/store_test.h - helpers shared by the store tests: temporary
- * directories, filled blocks, waiting for completions, small mounts.
+ * directories, waiting for completions, small mounts (blocks are filled
+ * with tests/tap/pattern.h).
  */
 #ifndef KVF_TESTS_STORE_TEST_H
 #define KVF_TESTS_STORE_TEST_H
@@ -13,9 +14,21 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "sidecar/log.h"
+
+/* The store logs its INFO lines (objects found, O_DIRECT probes) through
+ * the daemon's logger; under prove they are noise. KVF_TEST_LOG=1 keeps
+ * them. */
+__attribute__((constructor)) static void store_test_quiet(void)
+{
+	if (!getenv("KVF_TEST_LOG"))
+		sc_log_set_level(SC_LOG_WARN);
+}
+
+#include "tests/tap/clock.h"
+#include "tests/tap/pattern.h"
 #include "tests/tap/tap.h"
 #include "xfer/store.h"
 
@@ -39,32 +52,12 @@ static inline void st_rmdir(char *dir)
 	free(dir);
 }
 
-/* Deterministic bytes per (seed, block). */
-static inline void st_fill(void *p, size_t len, uint32_t seed)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
-	unsigned char *c = p;
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		c[i] = (unsigned char)x;
-	}
-}
-
 static inline void *st_alloc(size_t len)
 {
 	void *p = NULL;
 	if (posix_memalign(&p, 4096, len ? len : 1) != 0)
 		bail("out of memory (%zu bytes)", len);
 	return p;
-}
-
-static inline double st_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /*
@@ -75,8 +68,8 @@ static inline int st_collect(struct xfer_store *s, struct xfer_store_done *out,
                              int n)
 {
 	int got = 0;
-	double end = st_now() + 20;
-	while (got < n && st_now() < end) {
+	double end = tp_now_s() + 20;
+	while (got < n && tp_now_s() < end) {
 		got += xfer_store_poll(s, out + got, n - got);
 		if (got < n)
 			xfer_store_wait(s, 100);

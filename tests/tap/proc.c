@@ -12,20 +12,24 @@
 #include "tests/tap/proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "tests/tap/clock.h"
 #include "tests/tap/tap.h"
 
 extern char **environ;
@@ -34,21 +38,6 @@ static char tmpdir[256];
 static pid_t spawned[64];
 static int nspawned;
 static int run_seq;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static int rm_one(const char *path, const struct stat *st, int flag,
                   struct FTW *ftw)
@@ -236,7 +225,7 @@ int tp_run(struct tp_run *r, int timeout_ms, const char *const *env,
            const char *const *argv)
 {
 	char out[320], err[320];
-	long t0 = now_ms(), nap = 1;
+	long t0 = tp_now_ms(), nap = 1;
 	pid_t pid;
 	int st = 0;
 
@@ -252,17 +241,17 @@ int tp_run(struct tp_run *r, int timeout_ms, const char *const *env,
 			break;
 		if (w < 0 && errno != EINTR)
 			return -1;
-		if (now_ms() - t0 > timeout_ms) {
+		if (tp_now_ms() - t0 > timeout_ms) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			r->timed_out = true;
 			break;
 		}
-		sleep_ms(nap);
+		tp_sleep_ms(nap);
 		if (nap < 20)
 			nap *= 2;
 	}
-	r->ms = now_ms() - t0;
+	r->ms = tp_now_ms() - t0;
 	r->status = decode_status(st);
 	r->out = tp_read_file(out);
 	r->err = tp_read_file(err);
@@ -280,6 +269,89 @@ void tp_run_free(struct tp_run *r)
 	free(r->out);
 	free(r->err);
 	r->out = r->err = NULL;
+}
+
+/* All n bytes into in (from fd) or out of out (to fd) within timeout_ms:
+ * poll for data or room, then as much as the kernel takes. */
+static int full_io(int fd, uint8_t *in, const uint8_t *out, size_t n,
+                   int timeout_ms)
+{
+	long end = tp_now_ms() + timeout_ms;
+	size_t done = 0;
+
+	while (done < n) {
+		struct pollfd pf = { .fd = fd, .events = in ? POLLIN : POLLOUT };
+		long left = end - tp_now_ms();
+		ssize_t r;
+
+		if (left <= 0)
+			return -1;
+		r = poll(&pf, 1, (int)left);
+		if (r > 0)
+			r = in ? read(fd, in + done, n - done)
+			       : write(fd, out + done, n - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int tp_read_full(int fd, void *p, size_t n, int timeout_ms)
+{
+	return full_io(fd, p, NULL, n, timeout_ms);
+}
+
+int tp_write_full(int fd, const void *p, size_t n, int timeout_ms)
+{
+	return full_io(fd, NULL, p, n, timeout_ms);
+}
+
+int tp_reap(pid_t pid, int timeout_ms)
+{
+	long t0 = tp_now_ms(), nap = 1;
+	int st = 0;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			return decode_status(st);
+		if (w < 0 && errno != EINTR)
+			return -1;
+		if (tp_now_ms() - t0 > timeout_ms)
+			break;
+		tp_sleep_ms(nap);
+		if (nap < 20)
+			nap *= 2;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+int tp_sh(enum tp_say say, const char *fmt, ...)
+{
+	char cmd[1024];
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct tp_run r;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (tp_run(&r, 10000, NULL, argv) != 0) {
+		tp_say(say, "%s: could not run /bin/sh", cmd);
+		return -1;
+	}
+	rc = r.status;
+	if (rc != 0)
+		tp_say(say, "%s: exit %d%s: %s", cmd, rc,
+		    r.timed_out ? " (timed out)" : "", r.err);
+	tp_run_free(&r);
+	return rc;
 }
 
 static int spawn_daemon(struct tp_daemon *d, const char *name,
@@ -362,7 +434,7 @@ int tp_daemon_spawn_raw(struct tp_daemon *d, const char *name,
 
 int tp_daemon_wait(struct tp_daemon *d, int timeout_ms)
 {
-	long t0 = now_ms(), nap = 1;
+	long t0 = tp_now_ms(), nap = 1;
 
 	while (d->pid > 0) {
 		pid_t w = waitpid(d->pid, &d->status, WNOHANG);
@@ -374,9 +446,9 @@ int tp_daemon_wait(struct tp_daemon *d, int timeout_ms)
 			d->pid = 0;
 			return 0;
 		}
-		if (now_ms() - t0 > timeout_ms)
+		if (tp_now_ms() - t0 > timeout_ms)
 			return -1;
-		sleep_ms(nap);
+		tp_sleep_ms(nap);
 		if (nap < 20)
 			nap *= 2;
 	}
@@ -385,7 +457,7 @@ int tp_daemon_wait(struct tp_daemon *d, int timeout_ms)
 
 int tp_daemon_wait_ready(struct tp_daemon *d, int timeout_ms)
 {
-	long t0 = now_ms();
+	long t0 = tp_now_ms();
 	const char *argv[] = { tp_bin("kvferryctl"), "-u", d->control_url,
 		"-t", "500", "status", NULL };
 	struct tp_run r;
@@ -399,9 +471,9 @@ int tp_daemon_wait_ready(struct tp_daemon *d, int timeout_ms)
 			if (good)
 				return 0;
 		}
-		if (now_ms() - t0 > timeout_ms)
+		if (tp_now_ms() - t0 > timeout_ms)
 			return -1;
-		sleep_ms(30);
+		tp_sleep_ms(30);
 	}
 }
 
@@ -410,6 +482,44 @@ char *tp_daemon_log(const struct tp_daemon *d)
 	char *s = tp_read_file(d->log_path);
 
 	return s ? s : strdup("");
+}
+
+int tp_daemon_log_count(const struct tp_daemon *d, const char *needle)
+{
+	return tp_count_lines(d->log_path, needle);
+}
+
+long tp_proc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+int tp_proc_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 int tp_daemon_start(struct tp_daemon *d, const char *name,

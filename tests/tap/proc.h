@@ -1,7 +1,7 @@
 /*
  * tests/tap/proc.h - real processes for end-to-end tests: a private temp
  * dir, kvferryd instances on free sockets and ports, commands run with a
- * timeout and their output captured.
+ * timeout and their output captured, /proc figures of a process.
  *
  * Binaries come from $KVF_BUILD/bin (make check sets it). Every wait is
  * bounded; a child that overstays gets SIGKILL. The temp dir is removed at
@@ -11,7 +11,10 @@
 #define KVF_TAP_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+#include "tests/tap/tap.h"
 
 /* A fresh directory under $TMPDIR (or /tmp), removed at exit. Bails when
  * it cannot be made. */
@@ -76,6 +79,13 @@ int tp_daemon_stop(struct tp_daemon *d, int sig, int timeout_ms);
 /* The daemon's log so far (malloc'ed; "" when none). */
 char *tp_daemon_log(const struct tp_daemon *d);
 
+/* Lines of the daemon's log so far that contain needle. */
+int tp_daemon_log_count(const struct tp_daemon *d, const char *needle);
+
+/* Resident set in kB, and open fds, of a process; -1 when unreadable. */
+long tp_proc_rss_kb(pid_t pid);
+int tp_proc_fds(pid_t pid);
+
 struct tp_run {
 	int status;     /* exit code, or 128 + signal */
 	bool timed_out; /* killed after timeout_ms */
@@ -92,5 +102,32 @@ struct tp_run {
 int tp_run(struct tp_run *r, int timeout_ms, const char *const *env,
            const char *const *argv);
 void tp_run_free(struct tp_run *r);
+
+/*
+ * Read exactly n bytes from fd (a pipe or socket to another process of the
+ * test) into p, all of them within timeout_ms. Returns 0, or -1 on end of
+ * file, an error or the timeout.
+ */
+int tp_read_full(int fd, void *p, size_t n, int timeout_ms);
+
+/* Write all n bytes of p to fd within timeout_ms. Returns 0, or -1 on an
+ * error (a closed peer: callers ignore SIGPIPE or let it end them) or the
+ * timeout. */
+int tp_write_full(int fd, const void *p, size_t n, int timeout_ms);
+
+/*
+ * Wait up to timeout_ms for the child pid to exit, then SIGKILL it. Returns
+ * its exit code (128 + signal when a signal ended it), or -1 when it had
+ * to be killed or could not be waited for.
+ */
+int tp_reap(pid_t pid, int timeout_ms);
+
+/*
+ * Run a command line (printf format) with /bin/sh -c, bounded to 10 s.
+ * Returns 0 when it exited 0, else its exit status (128 + signal, or -1
+ * when it could not start); a failure is said to say with its stderr.
+ */
+int tp_sh(enum tp_say say, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

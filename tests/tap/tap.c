@@ -169,6 +169,22 @@ void diag(const char *fmt, ...)
 	fflush(stdout);
 }
 
+void tp_say(enum tp_say to, const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+
+	if (to == TP_SAY_QUIET)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (to == TP_SAY_DIAG)
+		diag("%s", buf);
+	else
+		fprintf(stderr, "%s\n", buf);
+}
+
 int tap_exit_status(void)
 {
 	if (failed)

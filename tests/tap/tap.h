@@ -31,6 +31,13 @@ int like(const char *have, const char *needle, const char *fmt, ...)
 void skip(int n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Where a helper of tests/tap reports trouble (an event it passed over, a
+ * command that failed): diag() lines in TAP programs, stderr in
+ * benchmarks, whose stdout is data, or nowhere. */
+enum tp_say { TP_SAY_DIAG, TP_SAY_STDERR, TP_SAY_QUIET };
+void tp_say(enum tp_say to, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Exit status for the end of main: 0 when every point passed and the plan
  * was met. */
 int tap_exit_status(void);

@@ -2,6 +2,9 @@
  * shm): RMA write and read verified byte by byte, messages both ways, a bad
  * key ending in an error completion, and a full queue giving KVF_EAGAIN. */
 #include "client/kvferry.h"
+#include "tests/tap/clock.h"
+#include "tests/tap/pattern.h"
+#include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 #include "xfer/fabric.h"
 
@@ -12,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BUF_LEN ((size_t)4 << 20) + 123
@@ -38,55 +39,11 @@ struct report {
 	int errors;
 };
 
-static uint8_t pattern(size_t i, int seed)
-{
-	return (uint8_t)(i * 7 + (i >> 12) + (size_t)seed * 31);
-}
-
-static void fill(uint8_t *b, size_t n, int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = pattern(i, seed);
-}
-
-static long long first_mismatch(const uint8_t *b, size_t n, int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != pattern(i, seed))
-			return (long long)i;
-	return -1;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int xfull(int fd, void *p, size_t n, bool wr)
-{
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = wr ? write(fd, b, n) : read(fd, b, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Wait up to ms for one completion: spin briefly, then block on the wait
  * fd (bounded) or sleep a little. 1 when *c was filled, 0 on timeout. */
 static int next_comp(struct xfer_fabric *f, struct xfer_comp *c, int ms)
 {
-	long long end = now_ms() + ms;
+	long long end = tp_now_ms() + ms;
 	int spins = 0, n = 0;
 
 	for (;;) {
@@ -94,7 +51,7 @@ static int next_comp(struct xfer_fabric *f, struct xfer_comp *c, int ms)
 			return 0;
 		if (n == 1)
 			return 1;
-		if (now_ms() > end)
+		if (tp_now_ms() > end)
 			return 0;
 		if (++spins < 200)
 			continue;
@@ -113,14 +70,14 @@ static unsigned send_next;
 
 static int send_str(struct xfer_fabric *f, uint64_t to, const char *s)
 {
-	long long end = now_ms() + WAIT_MS;
+	long long end = tp_now_ms() + WAIT_MS;
 	struct xfer_comp c;
 	int rc;
 
 	while ((rc = xfer_post_send(f, s, strlen(s) + 1, to,
 	                            &send_ctx[send_next++ % 64])) ==
 	           KVF_EAGAIN &&
-	       now_ms() < end)
+	       tp_now_ms() < end)
 		next_comp(f, &c, 1);
 	return rc;
 }
@@ -151,8 +108,8 @@ static int open_side(const char *prov, int sock, struct xfer_fabric **f,
 	memcpy(me.addr, xfer_fabric_info(*f)->addr, me.addr_len);
 	me.key = xfer_mr_key(*mr);
 	me.base = xfer_mr_remote_base(*mr);
-	if (xfull(sock, &me, sizeof(me), true) ||
-	    xfull(sock, &them, sizeof(them), false))
+	if (tp_write_full(sock, &me, sizeof(me), WAIT_MS) ||
+	    tp_read_full(sock, &them, sizeof(them), WAIT_MS))
 		return KVF_ESYSTEM;
 	*them_out = them;
 	rc = xfer_fabric_av_insert(*f, them.addr, them.addr_len, peer);
@@ -166,14 +123,14 @@ static void child(const char *prov, int sock)
 	struct xfer_fabric *f = NULL;
 	struct xfer_mr *mr = NULL;
 	struct report rep = { .first_bad = -2 };
-	long long end = now_ms() + CHILD_MS;
+	long long end = tp_now_ms() + CHILD_MS;
 	uint64_t peer = 0;
 	struct xfer_comp c;
 	struct hello them;
 
 	alarm(CHILD_MS / 1000 + 10);
 	rep.opened = open_side(prov, sock, &f, buf, 7, &mr, &peer, &them) == 0;
-	while (rep.opened && now_ms() < end) {
+	while (rep.opened && tp_now_ms() < end) {
 		struct pollfd stop = { .fd = sock, .events = POLLIN };
 		char msg[512];
 
@@ -190,10 +147,11 @@ static void child(const char *prov, int sock)
 		         (const char *)c.data);
 		xfer_fabric_repost(f, c.recv_slot);
 		if (strcmp(msg, "written") == 0) {
-			rep.first_bad = first_mismatch(buf, BUF_LEN, 1);
+			rep.first_bad =
+				tp_pattern_mismatch_at(buf, BUF_LEN, 0, 1);
 			rep.write_ok = rep.first_bad == -1;
 			/* New bytes for the parent to read back. */
-			fill(buf, BUF_LEN, 2);
+			tp_pattern_fill(buf, BUF_LEN, 2);
 			send_str(f, peer, rep.write_ok ? "verified" : "bad");
 		} else if (strncmp(msg, "ping ", 5) == 0) {
 			rep.pings++;
@@ -203,7 +161,7 @@ static void child(const char *prov, int sock)
 			break;
 		}
 	}
-	xfull(sock, &rep, sizeof(rep), true);
+	tp_write_full(sock, &rep, sizeof(rep), WAIT_MS);
 	xfer_mr_close(mr);
 	xfer_fabric_close(f);
 	_exit(0);
@@ -213,10 +171,10 @@ static void child(const char *prov, int sock)
 static int wait_op(struct xfer_fabric *f, struct xfer_ctx *ctx,
                    struct xfer_comp *out)
 {
-	long long end = now_ms() + WAIT_MS;
+	long long end = tp_now_ms() + WAIT_MS;
 	struct xfer_comp c;
 
-	while (now_ms() < end) {
+	while (tp_now_ms() < end) {
 		if (!next_comp(f, &c, 100))
 			continue;
 		if (c.type == XFER_COMP_RECV) {
@@ -233,10 +191,10 @@ static int wait_op(struct xfer_fabric *f, struct xfer_ctx *ctx,
 
 static int wait_msg(struct xfer_fabric *f, char *msg, size_t len)
 {
-	long long end = now_ms() + WAIT_MS;
+	long long end = tp_now_ms() + WAIT_MS;
 	struct xfer_comp c;
 
-	while (now_ms() < end) {
+	while (tp_now_ms() < end) {
 		if (!next_comp(f, &c, 100) || c.type != XFER_COMP_RECV)
 			continue;
 		snprintf(msg, len, "%.*s", (int)c.len, (const char *)c.data);
@@ -252,11 +210,11 @@ static int rma_all(struct xfer_fabric *f, bool write, uint8_t *buf,
 {
 	static struct xfer_ctx ctx[64];
 	size_t nchunks = (BUF_LEN + CHUNK - 1) / CHUNK;
-	long long end = now_ms() + WAIT_MS;
+	long long end = tp_now_ms() + WAIT_MS;
 	size_t posted = 0, done = 0;
 	int bad = 0;
 
-	while (done < nchunks && now_ms() < end) {
+	while (done < nchunks && tp_now_ms() < end) {
 		while (posted < nchunks) {
 			size_t off = posted * CHUNK;
 			size_t len = BUF_LEN - off < CHUNK ? BUF_LEN - off
@@ -294,7 +252,7 @@ static void run(const char *prov)
 	struct report rep = { 0 };
 	struct hello them;
 	uint64_t peer = 0;
-	int sv[2], rc, status;
+	int sv[2], rc;
 	char msg[512];
 	pid_t pid;
 
@@ -310,7 +268,7 @@ static void run(const char *prov)
 	}
 	close(sv[1]);
 
-	fill(buf, BUF_LEN, 1);
+	tp_pattern_fill(buf, BUF_LEN, 1);
 	rc = open_side(prov, sv[0], &f, buf, 9, &mr, &peer, &them);
 	is_int(rc, 0, "%s: both sides open, register and exchange", prov);
 	if (rc != 0)
@@ -329,7 +287,7 @@ static void run(const char *prov)
 	memset(buf, 0, BUF_LEN);
 	rc = rma_all(f, false, buf, xfer_mr_desc(mr), peer, rbase, rkey);
 	is_int(rc, 0, "%s: read back completes", prov);
-	is_int(first_mismatch(buf, BUF_LEN, 2), -1,
+	is_int(tp_pattern_mismatch_at(buf, BUF_LEN, 0, 2), -1,
 	       "%s: read bytes match the target's (first bad offset)", prov);
 
 	/* 3. Messages both ways, more than the receive pool holds. */
@@ -351,7 +309,7 @@ static void run(const char *prov)
 		uint32_t tx = xfer_fabric_info(f)->tx_size;
 		size_t cap = (size_t)tx * 8 + 64, posted = 0, done = 0;
 		struct xfer_ctx *ctx = calloc(cap, sizeof(*ctx));
-		long long end = now_ms() + WAIT_MS;
+		long long end = tp_now_ms() + WAIT_MS;
 		int eagain = 0, bad = 0;
 
 		while (posted < cap && ctx) {
@@ -365,7 +323,7 @@ static void run(const char *prov)
 		ok(eagain, "%s: KVF_EAGAIN after %zu posts (tx_size %u)",
 		   prov, posted, tx);
 		/* Post the rest as room appears. */
-		while (done < cap && now_ms() < end && ctx) {
+		while (done < cap && tp_now_ms() < end && ctx) {
 			struct xfer_comp c;
 
 			while (posted < cap) {
@@ -432,7 +390,7 @@ static void run(const char *prov)
 	}
 out:
 	(void)!write(sv[0], "B", 1);
-	rc = xfull(sv[0], &rep, sizeof(rep), false);
+	rc = tp_read_full(sv[0], &rep, sizeof(rep), CHILD_MS + WAIT_MS);
 	ok(rc == 0 && rep.opened, "%s: target opened and reported", prov);
 	ok(rep.write_ok, "%s: target saw every written byte (first bad %lld)",
 	   prov, rep.first_bad);
@@ -440,14 +398,7 @@ out:
 	xfer_mr_close(mr);
 	xfer_fabric_close(f);
 	close(sv[0]);
-	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (waitpid(pid, &status, WNOHANG) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "%s: target exited cleanly", prov);
+	ok(tp_reap(pid, 5000) == 0, "%s: target exited cleanly", prov);
 }
 
 int main(void)

@@ -1,0 +1,17 @@
+/*
+ * tests/tap/clock.h - the monotonic clock every bounded wait of the tests
+ * measures against, in milliseconds or seconds.
+ */
+#ifndef KVF_TAP_CLOCK_H
+#define KVF_TAP_CLOCK_H
+
+/* Milliseconds on CLOCK_MONOTONIC (any origin: compare two readings). */
+long tp_now_ms(void);
+
+/* Seconds on CLOCK_MONOTONIC, to the nanosecond, for timing. */
+double tp_now_s(void);
+
+/* Sleep ms milliseconds (a signal may cut it short). */
+void tp_sleep_ms(long ms);
+
+#endif
