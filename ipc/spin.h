@@ -8,8 +8,15 @@
  * so the waiter measures: it keeps a running mean of how long waits took
  * that spun and of those that blocked at once, follows the faster, and
  * now and then tries the other so its mean stays current: every
- * IPC_SPIN_EXPLORE waits while the two are close, 4 or 16 times more
- * rarely when the other is a third or half behind. Waits longer than
+ * IPC_SPIN_EXPLORE waits while the two are close, 2 or 4 times more
+ * rarely when the other is a third or half behind.
+ *
+ * The first waits of a connection are the slowest (connections and
+ * mappings are set up), so each mean starts as the fastest of its first
+ * IPC_SPIN_WARM waits (the two modes alternate until both have them),
+ * later samples count at most 4 times the mean, and the mode that is
+ * behind moves its mean by half of each try, since its tries are rare:
+ * one bad start cannot hold a client in the wrong mode. Waits longer than
  * IPC_SPIN_HORIZON_NS (idle periods) say nothing about either and are
  * left out.
  *
@@ -24,15 +31,23 @@
 
 /* One wait in this many tries the mode that is behind, while close. */
 #define IPC_SPIN_EXPLORE 32u
+/* Samples of each mode whose fastest starts its mean. */
+#define IPC_SPIN_WARM 4u
 /* Waits longer than this do not count towards the means. */
 #define IPC_SPIN_HORIZON_NS 2000000u
 /* ipc_spin_end's total_ns for a wait that ended without an event. */
 #define IPC_SPIN_NONE UINT64_MAX
 
+/* What is learned of one mode (spinning, or blocking at once). */
+struct ipc_spin_mode {
+	_Atomic uint32_t mean_ns; /* 0: still warming up */
+	_Atomic uint32_t n;       /* samples so far, up to IPC_SPIN_WARM */
+	_Atomic uint32_t warm[IPC_SPIN_WARM];
+};
+
 struct ipc_spin {
-	uint32_t max_ns;                /* the spin; 0: never spin */
-	_Atomic uint32_t mean_spin_ns;  /* waits that spun; 0: none yet */
-	_Atomic uint32_t mean_block_ns; /* waits that blocked at once */
+	uint32_t max_ns; /* the spin; 0: never spin */
+	struct ipc_spin_mode spin, block;
 	_Atomic uint32_t waits;
 };
 
