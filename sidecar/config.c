@@ -271,13 +271,11 @@ static const char *set_rails(struct sc_config *c, const char *v, char *why,
 	return copy_str(c->rails, sizeof(c->rails), v, why, whylen);
 }
 
-/* Bytes with an optional K, M, G or T suffix (powers of 1024). */
-static const char *parse_bytes(const char *v, uint64_t *out)
+/* Bytes with an optional K, M, G or T suffix (powers of 1024); bad is
+ * the message for a value that is not such a number. */
+static const char *parse_bytes(const char *v, uint64_t *out, const char *bad)
 {
 	static const char units[] = "KMGT";
-	static const char bad[] = "must be a number of bytes, optionally "
-	                          "with a K, M, G or T suffix (powers of "
-	                          "1024), e.g. 200G";
 	unsigned long long n;
 	const char *u;
 	char *end;
@@ -303,19 +301,22 @@ static const char *parse_bytes(const char *v, uint64_t *out)
 	return NULL;
 }
 
+#define BYTES_BAD "must be a number of bytes, optionally with a K, M, G " \
+	"or T suffix (powers of 1024), e.g. 200G"
+
 static const char *set_stripe_min(struct sc_config *c, const char *v,
                                   char *why, size_t whylen)
 {
 	(void)why;
 	(void)whylen;
-	return parse_bytes(v, &c->stripe_min);
+	return parse_bytes(v, &c->stripe_min, BYTES_BAD);
 }
 
 static const char *set_stripe_chunk(struct sc_config *c, const char *v,
                                     char *why, size_t whylen)
 {
 	uint64_t n = 0;
-	const char *r = parse_bytes(v, &n);
+	const char *r = parse_bytes(v, &n, BYTES_BAD);
 
 	(void)why;
 	(void)whylen;
@@ -481,32 +482,9 @@ static const char *set_store_dir(struct sc_config *c, const char *v,
 static const char *set_store_capacity(struct sc_config *c, const char *v,
                                       char *why, size_t whylen)
 {
-	static const char units[] = "KMGT";
-	unsigned long long n;
-	const char *u;
-	char *end;
-	int shift = 0;
-
-	errno = 0;
-	if (v[0] < '0' || v[0] > '9')
-		return "must be a number of bytes, optionally with a K, M, G "
-		       "or T suffix (powers of 1024), e.g. 200G; 0 = no limit";
-	n = strtoull(v, &end, 10);
-	if (*end && (u = strchr(units, end[0] & ~0x20)) != NULL) {
-		shift = 10 * (int)(u - units + 1);
-		end++;
-		if (end[0] == 'i' && end[1] == 'B')
-			end += 2;
-		else if (end[0] == 'B')
-			end++;
-	}
-	if (*end != '\0' || errno)
-		return "must be a number of bytes, optionally with a K, M, G "
-		       "or T suffix (powers of 1024), e.g. 200G; 0 = no limit";
-	if (shift && n > (UINT64_MAX >> shift))
-		return "too large";
-	c->store_capacity = (uint64_t)n << shift;
-	return NULL;
+	(void)why;
+	(void)whylen;
+	return parse_bytes(v, &c->store_capacity, BYTES_BAD "; 0 = no limit");
 }
 
 static const char *set_store_queue_depth(struct sc_config *c, const char *v,

@@ -30,6 +30,7 @@
 
 #include "client/kvferry.h"
 #include "ipc/doorbell.h"
+#include "sidecar/daemon.h"
 #include "sidecar/log.h"
 
 #define RAIL_COMP_BATCH 64
@@ -58,14 +59,6 @@ struct sc_rail {
 	uint64_t posted, completed;
 	bool warned_recv;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void comp_push(struct sc_rail *r, const struct xfer_comp *c)
 {
@@ -167,7 +160,7 @@ static void sleep_once(struct sc_rail *r, int64_t timeout_us)
 static void *rail_main(void *arg)
 {
 	struct sc_rail *r = arg;
-	uint64_t last_work = now_us();
+	uint64_t last_work = sc_now_ns() / 1000u;
 	int64_t backoff_us = 5;
 	char name[16];
 
@@ -179,7 +172,7 @@ static void *rail_main(void *arg)
 		int work = post_queued(r);
 		work += reap_cq(r);
 		if (work) {
-			last_work = now_us();
+			last_work = sc_now_ns() / 1000u;
 			backoff_us = 5;
 			continue;
 		}
@@ -189,7 +182,7 @@ static void *rail_main(void *arg)
 			sched_yield();
 			continue;
 		}
-		if (now_us() - last_work < r->spin_us) {
+		if (sc_now_ns() / 1000u - last_work < r->spin_us) {
 			ipc_cpu_relax();
 			continue;
 		}
