@@ -136,6 +136,9 @@ static void json_sample(FILE *out, const Kvf__Ctl__StatsReply *b,
 	ctl_json_u64(&o, "xfers_failed", b->xfers_failed);
 	ctl_json_u64(&o, "notifs_sent", b->notifs_sent);
 	ctl_json_u64(&o, "notifs_received", b->notifs_received);
+	ctl_json_u64(&o, "inline_sent", b->inline_sent);
+	ctl_json_u64(&o, "inline_received", b->inline_received);
+	ctl_json_u64(&o, "inline_dropped", b->inline_dropped);
 	ctl_json_u64(&o, "uptime_ms", b->uptime_ms);
 	ctl_json_close_obj(&o);
 	ctl_json_obj(&j, "errors", &e);
@@ -171,6 +174,11 @@ static void text_sample(FILE *out, const Kvf__Ctl__StatsReply *b,
 	    (unsigned long long)b->reads,
 	    (unsigned long long)b->xfers_failed,
 	    (unsigned long long)(b->write_bytes + b->read_bytes));
+	if (b->inline_sent || b->inline_received || b->inline_dropped)
+		fprintf(out, "inline writes:       %llu sent, %llu received, "
+		    "%llu dropped\n", (unsigned long long)b->inline_sent,
+		    (unsigned long long)b->inline_received,
+		    (unsigned long long)b->inline_dropped);
 	for (size_t i = 0; i < b->n_errors; i++)
 		fprintf(out, "errors since start:  %s: %llu\n",
 		    b->errors[i]->name,

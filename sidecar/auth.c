@@ -375,6 +375,10 @@ static void mac_reply(const struct sc_auth *a, const Kvf__Peer__Handshake *h,
 	put_u64(&m, hr->n_rail_addrs);
 	for (size_t i = 0; i < hr->n_rail_addrs; i++)
 		put_bytes(&m, hr->rail_addrs[i].data, hr->rail_addrs[i].len);
+	/* Only when set, so replies of sidecars without inline writes keep
+	 * their MAC; stripping it only turns inline writes off. */
+	if (hr->inline_msg_max)
+		put_u64(&m, hr->inline_msg_max);
 	put_u64(&m, hr->n_regions);
 	for (size_t i = 0; i < hr->n_regions; i++) {
 		const Kvf__Peer__RegionDesc *r = hr->regions[i];

@@ -312,6 +312,22 @@ static const char *set_stripe_min(struct sc_config *c, const char *v,
 	return parse_bytes(v, &c->stripe_min, BYTES_BAD);
 }
 
+static const char *set_inline_max(struct sc_config *c, const char *v,
+                                  char *why, size_t whylen)
+{
+	uint64_t n = 0;
+	const char *r = parse_bytes(v, &n, BYTES_BAD);
+
+	(void)why;
+	(void)whylen;
+	if (r)
+		return r;
+	if (n > SC_INLINE_MAX_LIMIT)
+		return "must be at most 64K (larger writes are faster as RDMA)";
+	c->inline_max = n;
+	return NULL;
+}
+
 static const char *set_stripe_chunk(struct sc_config *c, const char *v,
                                     char *why, size_t whylen)
 {
@@ -562,6 +578,11 @@ static const struct opt opts[SC_OPT_COUNT] = {
 	    "BYTES", "1M",
 	    "largest piece of a striped transfer on one rail",
 	    set_stripe_chunk },
+	{ SC_OPT_INLINE_MAX, "--inline-max", "KVFERRY_INLINE_MAX", "BYTES",
+	    "8K",
+	    "WRITEs up to this size travel inside the notification message "
+	    "instead of as RDMA writes (0: never)",
+	    set_inline_max },
 	{ SC_OPT_POLL_SPIN, "--poll-spin-us", "KVFERRY_POLL_SPIN_US", "US",
 	    "50",
 	    "how long an idle progress thread polls before it sleeps "

@@ -29,6 +29,7 @@ enum sc_opt {
 	SC_OPT_RAILS,
 	SC_OPT_STRIPE_MIN,
 	SC_OPT_STRIPE_CHUNK,
+	SC_OPT_INLINE_MAX,
 	SC_OPT_POLL_SPIN,
 	SC_OPT_LOG_LEVEL,
 	SC_OPT_LOG_FORMAT,
@@ -51,6 +52,9 @@ enum sc_opt {
 /* A unix socket path must fit sockaddr_un.sun_path with its NUL. */
 #define SC_PATH_MAX 108
 #define SC_URL_MAX 256
+/* The largest --inline-max: the receive slots of every rail grow with
+ * it (sidecar/xfer_inline.c). */
+#define SC_INLINE_MAX_LIMIT 65536u
 
 struct sc_config {
 	/* Engines connect here (nng ipc); <engine_socket>.lock guards it. */
@@ -77,6 +81,10 @@ struct sc_config {
 	 * whole to the least busy rail. */
 	uint64_t stripe_min;
 	uint64_t stripe_chunk;
+	/* WRITEs of at most inline_max bytes into host memory travel inside
+	 * the notification message (one send instead of writes plus a
+	 * notification); 0 = never. Also what this sidecar accepts. */
+	uint64_t inline_max;
 	/* How long an idle progress thread keeps polling before it sleeps
 	 * (microseconds): latency against CPU. */
 	uint32_t poll_spin_us;

@@ -45,6 +45,9 @@ static int stats(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 	s->xfers_in_flight = ld(&d->counters.xfers_in_flight);
 	s->notifs_sent = ld(&st->notifs_sent);
 	s->notifs_received = ld(&st->notifs_received);
+	s->inline_sent = ld(&st->inline_sent);
+	s->inline_received = ld(&st->inline_received);
+	s->inline_dropped = ld(&st->inline_dropped);
 	s->lat_sum_ns = ld(&st->lat_sum_ns);
 	s->lat_count = ld(&st->lat_count);
 	s->draining = atomic_load(&d->draining) != 0;

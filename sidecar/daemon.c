@@ -42,6 +42,7 @@
 #include "sidecar/log.h"
 #include "sidecar/metrics.h"
 #include "sidecar/modules.h"
+#include "sidecar/xfers.h"
 #include "xfer/fabric.h"
 
 enum {
@@ -294,6 +295,14 @@ static int open_rail(struct sc_daemon *d, const char *node,
 	fc.want_hmem = !(strncmp(d->cfg.provider, "tcp", 3) == 0 ||
 	                 strcmp(d->cfg.provider, "shm") == 0 ||
 	                 strcmp(d->cfg.provider, "sockets") == 0);
+	/* Rail 0 receives the notifications, and with them the WRITEs that
+	 * travel inside them (sidecar/xfer_inline.c): its slots hold the
+	 * largest such message, rounded to keep each slot aligned. */
+	if (d->nrails == 0 && d->cfg.inline_max) {
+		size_t sz = (SC_INLINE_MSG_SIZE(d->cfg.inline_max) + 63) &
+		            ~(size_t)63;
+		fc.rx_size = (uint32_t)(sz > 1024 ? sz : 1024);
+	}
 	why[0] = '\0';
 	rv = xfer_fabric_open(&fc, slot, why, sizeof(why));
 	if (rv != 0) {
@@ -466,6 +475,8 @@ int sc_daemon_start(struct sc_daemon *d, const struct sc_config *cfg,
 	d->fabric = d->rails[0];
 	if (rv)
 		goto fail;
+	if (d->cfg.inline_max)
+		d->inline_msg_max = xfer_fabric_info(d->fabric)->msg_max;
 	for (uint32_t i = 0; i < d->nrails; i++) {
 		fi = xfer_fabric_info(d->rails[i]);
 		sc_info("fabric: rail %u: provider %s, fabric %s, domain %s, "

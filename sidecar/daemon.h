@@ -52,6 +52,9 @@ struct sc_daemon {
 	struct xfer_fabric *fabric;
 	struct xfer_fabric *rails[SC_MAX_RAILS];
 	uint32_t nrails;
+	/* The largest inline WRITE message rail 0's receive slots hold, as
+	 * peers are told in the handshake; 0 with --inline-max 0. */
+	uint32_t inline_msg_max;
 
 	struct sc_engines *engines; /* sidecar/engines.c */
 	struct sc_peers *peers;     /* sidecar/peers.c */

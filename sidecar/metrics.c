@@ -358,6 +358,16 @@ static void render(struct buf *b, struct sc_daemon *d)
 	metric(b, "kvferry_notifications_received_total", "counter",
 	    "Completion notifications received for local engines.",
 	    ld(&st->notifs_received));
+	metric(b, "kvferry_inline_writes_sent_total", "counter",
+	    "Small WRITEs sent inside their notification message.",
+	    ld(&st->inline_sent));
+	metric(b, "kvferry_inline_writes_received_total", "counter",
+	    "Inline WRITEs copied into local engines' regions.",
+	    ld(&st->inline_received));
+	metric(b, "kvferry_inline_writes_dropped_total", "counter",
+	    "Inline WRITEs refused (unknown region, bad key or bounds, "
+	    "engine gone); the log says why.",
+	    ld(&st->inline_dropped));
 	render_peers(b, d);
 }
 

@@ -258,6 +258,7 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	hr.n_regions = n;
 	hr.regions = dptrs;
 	hr.epoch = d->epoch;
+	hr.inline_msg_max = d->inline_msg_max;
 	sc_auth_sign_reply(p->auth, h, &hr, mac);
 	r.body_case = KVF__PEER__REPLY__BODY_HANDSHAKE;
 	r.handshake = &hr;
@@ -877,6 +878,7 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	p->fi_addr = rail_fi[0];
 	memcpy(p->rail_fi_addr, rail_fi, nrails * sizeof rail_fi[0]);
 	p->nrails = nrails;
+	p->inline_msg_max = hr->inline_msg_max;
 	p->remote_session = hr->engine_session_id;
 	p->near_dev = near_dev;
 	old = p->regions;

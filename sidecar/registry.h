@@ -119,6 +119,8 @@ struct sc_peer {
 	 * below the smaller of the two rail counts ([0] == fi_addr). */
 	uint64_t rail_fi_addr[SC_RAILS];
 	uint32_t nrails;
+	/* The largest inline WRITE message it takes (0: none). */
+	uint32_t inline_msg_max;
 	struct sc_remote_region *regions; /* replaced on each handshake */
 	uint32_t nregions;
 	bool same_host;

@@ -27,6 +27,11 @@ struct sc_stats {
 	_Atomic uint64_t reads;
 	_Atomic uint64_t notifs_sent;
 	_Atomic uint64_t notifs_received;
+	/* WRITEs carried inside their notification (sidecar/xfer_inline.c):
+	 * sent, applied here, and refused here. */
+	_Atomic uint64_t inline_sent;
+	_Atomic uint64_t inline_received;
+	_Atomic uint64_t inline_dropped;
 	_Atomic uint64_t errors[KVF_ERR_COUNT]; /* by KVF_E* code */
 };
 

@@ -256,7 +256,8 @@ static void post_notify(struct sc_xfers *x, struct sc_xfer *t)
  */
 static bool fence_base(struct sc_xfers *x, const struct sc_xfer *t)
 {
-	return t->op == KVF_WRITE && xfer_fabric_info(x->fab)->ordered_saw &&
+	return t->op == KVF_WRITE && !t->inlined &&
+	       xfer_fabric_info(x->fab)->ordered_saw &&
 	       t->plan.nops && t->plan.ops[t->plan.nops - 1].rkind == 0 &&
 	       x->fence_mr;
 }
@@ -639,6 +640,8 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		rc = sc_plan_build(&t->plan, &env, &v, err, sizeof err);
 		if (rc == 0)
 			rc = rails_of(x, t, peer, err, sizeof err);
+		if (rc == 0)
+			t->inlined = sc_inline_fits(x, t, peer);
 		if (rc == 0) {
 			for (uint32_t i = 0; i < t->plan.nregions; i++)
 				sc_region_hold(t->plan.regions[i]);
@@ -676,7 +679,8 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		refuse(x, s, t, rc, err);
 		return;
 	}
-	pick_rails(x, t);
+	if (!t->inlined)
+		pick_rails(x, t);
 	sc_session_hold(s);
 	t->sess = s;
 	s->inflight++;
@@ -786,6 +790,14 @@ static int post_some(struct sc_xfers *x)
 			sc_xfer_advance(x, t); /* a notify that hit EAGAIN */
 			continue;
 		}
+		if (t->inlined && t->status == 0 &&
+		    t->next_post < t->plan.nops) {
+			/* One message instead of operations and a tail. */
+			if (sc_inline_post(x, t) == KVF_EAGAIN)
+				return posted;
+			posted++;
+			continue;
+		}
 		while (t->status == 0 && t->next_post < t->plan.nops &&
 		       x->nfree) {
 			struct sc_op *op = &t->plan.ops[t->next_post];
@@ -855,10 +867,17 @@ static int post_some(struct sc_xfers *x)
 static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 {
 	const struct sc_notify_msg *m = data;
-	struct ipc_comp_notif n;
 	struct sc_session *s;
 	size_t hdr = offsetof(struct sc_notify_msg, tag);
 
+	if (len >= sizeof m->magic && m->magic == SC_INLINE_MAGIC) {
+		sc_inline_deliver(x, data, len);
+		return;
+	}
+	if (len >= sizeof m->magic && m->magic == SC_INLINE_ACK_MAGIC) {
+		sc_inline_on_ack(x, data, len);
+		return;
+	}
 	if (len >= sizeof m->magic && m->magic != SC_NOTIFY_MAGIC) {
 		sc_gpu_on_msg(x, data, len);
 		return;
@@ -894,15 +913,24 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 		        (unsigned long long)m->target_session);
 		return;
 	}
+	sc_xfers_notify_engine(x, s, m->src_engine, m->tag, m->tag_len);
+	sc_session_rele(s);
+}
+
+void sc_xfers_notify_engine(struct sc_xfers *x, struct sc_session *s,
+                            const char *src_engine, const uint8_t *tag,
+                            uint16_t tag_len)
+{
+	struct ipc_comp_notif n;
+
 	memset(&n, 0, sizeof n);
-	n.tag_len = m->tag_len;
-	memcpy(n.peer_engine, m->src_engine, KVF_MAX_NAME);
+	n.tag_len = tag_len;
+	memcpy(n.peer_engine, src_engine, KVF_MAX_NAME);
 	n.peer_engine[KVF_MAX_NAME - 1] = 0;
-	memcpy(n.tag, m->tag, m->tag_len);
+	memcpy(n.tag, tag, tag_len);
 	comp_put(s, IPC_COMP_NOTIF, &n, sizeof n);
 	atomic_fetch_add_explicit(&x->d->stats.notifs_received, 1,
 	                          memory_order_relaxed);
-	sc_session_rele(s);
 }
 
 /* One completion of an operation, of rail 0 or handed back by a rail
@@ -912,6 +940,8 @@ static void on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 	struct sc_xfer *t = c->ctx->owner;
 	uint32_t kind = c->ctx->kind, rail = 0;
 
+	if (kind == CTX_ACK)
+		return; /* an answer to a peer's inline write left */
 	if (kind == CTX_GPU) {
 		sc_gpu_on_comp(x, (struct xfer_comp *)c);
 		return;
@@ -931,6 +961,8 @@ static void on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 		return;
 	}
 	if (c->status != 0) {
+		if (kind == CTX_NOTIFY && t->inlined)
+			sc_inline_forget_ack(t); /* it never arrived */
 		if (kind == CTX_NOTIFY)
 			sc_xfer_fail(t, KVF_EPEER,
 			             "notification to peer %u failed: %s",
@@ -993,6 +1025,7 @@ static int poll_fabric(struct sc_xfers *x)
 static void expire(struct sc_xfers *x, struct sc_xfer *t)
 {
 	t->next_post = t->plan.nops;
+	sc_inline_forget_ack(t);
 	if (t->inflight)
 		sc_xfer_report_now(x, t);
 	sc_xfer_advance(x, t);
@@ -1002,6 +1035,14 @@ static void check_deadlines(struct sc_xfers *x, uint64_t now)
 {
 	for (struct sc_xfer *t = x->active, *next; t; t = next) {
 		next = t->next;
+		/* Reported already (a dead peer, a closed session) and
+		 * still waiting for an inline write's answer: not forever. */
+		if (t->reported && t->ack_wait &&
+		    now >= t->deadline_ns + NOTIFY_GRACE_NS) {
+			sc_inline_forget_ack(t);
+			sc_xfer_advance(x, t);
+			continue;
+		}
 		if (now < t->deadline_ns || t->reported)
 			continue;
 		/* The notification is out: the target may already have
@@ -1104,6 +1145,7 @@ static void reap_closing(struct sc_xfers *x)
 				continue;
 			sc_xfer_fail(t, KVF_ECLOSED, "engine session closed");
 			t->next_post = t->plan.nops;
+			sc_inline_forget_ack(t);
 			sc_xfer_advance(x, t);
 		}
 		if (s->inflight) {
@@ -1247,6 +1289,7 @@ static int turn(struct sc_xfers *x)
 		if (!atomic_load(&sl->s->closing))
 			work += drain_ring(x, sl);
 	}
+	sc_inline_flush_acks(x);
 	work += post_some(x);
 	work += poll_fabric(x);
 	work += post_some(x);
@@ -1273,7 +1316,7 @@ static bool has_work(struct sc_xfers *x)
 		    x->slots[i].s->pending_head)
 			return true;
 	return atomic_load(&x->reg.generation) != x->seen_generation ||
-	       atomic_load(&x->snap_wanted) || sc_gpu_busy(x);
+	       atomic_load(&x->snap_wanted) || sc_gpu_busy(x) || x->acks;
 }
 
 /*
@@ -1374,6 +1417,8 @@ int sc_xfers_start(struct sc_daemon *d)
 		x->rail_cap[r] = RAIL_DEPTH;
 	}
 	x->stripe_min = d->cfg.stripe_min;
+	x->inline_max = d->cfg.inline_max;
+	x->src_key = sc_hash_str(d->sidecar_id, d->epoch);
 	x->stripe_chunk = d->cfg.stripe_chunk ? d->cfg.stripe_chunk
 	                                      : (1ull << 20);
 
@@ -1560,6 +1605,7 @@ void sc_xfers_stop(struct sc_daemon *d)
 		sc_session_rele(x->slots[i].s);
 	}
 	free(x->slots);
+	sc_inline_fini(x);
 	if (x->epfd >= 0)
 		close(x->epfd);
 	ipc_shm_unmap(&x->bell_shm);

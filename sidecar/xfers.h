@@ -80,4 +80,65 @@ struct sc_notify_msg {
 	uint8_t tag[KVF_MAX_TAG];
 };
 
+/*
+ * A small WRITE carried inside its notification (sidecar/xfer_inline.c):
+ * the header, nsegs segments, then their bytes in segment order. Each
+ * segment names what an RDMA write would (the remote address and key of
+ * rail 0) plus the region id; the target checks all of them against its
+ * own registrations before it copies a byte, then answers with an
+ * sc_inline_ack to the sender's address (src_key, as in its handshake).
+ */
+#define SC_INLINE_MAGIC 0x6b766669u /* "kvfi" */
+#define SC_INLINE_ACK_MAGIC 0x6b766661u /* "kvfa" */
+#define SC_INLINE_VERSION 1u
+/* Most segments one inline message carries. */
+#define SC_INLINE_SEGS 64u
+
+struct sc_inline_seg {
+	uint64_t raddr;
+	uint64_t rkey;
+	uint32_t region;
+	uint32_t len;
+};
+
+struct sc_inline_msg {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t tag_len; /* 0: no notification for the engine */
+	uint64_t target_session;
+	uint64_t target_epoch;
+	char src_engine[KVF_MAX_NAME];
+	uint32_t nsegs;
+	uint32_t bytes;
+	/* Where the answer goes, and what it names: the sender's address
+	 * key, its engine session, the transfer and a sequence number. */
+	uint64_t src_key;
+	uint64_t src_session;
+	uint64_t xfer_id;
+	uint64_t seq;
+	uint8_t tag[KVF_MAX_TAG];
+};
+
+/* The target's answer: status 0 once the bytes are in the region and the
+ * engine is notified, else a KVF_E* code and why. */
+struct sc_inline_ack {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t reserved;
+	int32_t status;
+	uint32_t reserved2;
+	uint64_t src_session;
+	uint64_t xfer_id;
+	uint64_t seq;
+	char msg[200];
+};
+
+/* The receive slot that holds an inline message of inline_max bytes in
+ * SC_INLINE_SEGS segments; 0 when inline_max is 0. */
+#define SC_INLINE_MSG_SIZE(inline_max)                                  \
+	((inline_max) ? sizeof(struct sc_inline_msg) +                   \
+	                SC_INLINE_SEGS * sizeof(struct sc_inline_seg) +  \
+	                (size_t)(inline_max)                             \
+	              : 0)
+
 #endif

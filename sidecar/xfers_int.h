@@ -48,7 +48,10 @@ enum {
 	CTX_GPU = 3,    /* something of sidecar/gpu_path.c */
 	CTX_FENCE = 4,  /* the delivery check that ends a WRITE */
 	CTX_RFENCE = 5, /* the same on a rail other than 0, before notifying */
+	CTX_ACK = 6,    /* our answer to a peer's inline write */
 };
+
+struct sc_inline_pending;
 
 /* The keys of one remote region on every rail, for a multi-rail
  * transfer (copied at accept: the peer's table may be replaced). */
@@ -80,6 +83,11 @@ struct sc_xfer {
 	bool same_host;          /* the peer runs on this host */
 	struct sc_gpu_xfer *gpu; /* set when GPU memory is involved */
 	bool fence_sent;
+	/* Its bytes travel inside the notification (xfer_inline.c), whose
+	 * answer it waits for (counted in inflight) under this number. */
+	bool inlined;
+	bool ack_wait;
+	uint64_t inline_seq;
 	/* Rails: those it may use, the one a small transfer sticks to,
 	 * whether its operations are spread, which rails carried writes
 	 * (each needs its own delivery check), which checks are still to
@@ -135,6 +143,12 @@ struct sc_xfers {
 	bool rail_kick[SC_RAILS];
 	uint64_t stripe_min;
 	uint64_t stripe_chunk;
+	uint64_t inline_max; /* --inline-max: 0 = no inline writes */
+	uint64_t inline_seq;
+	uint64_t src_key;    /* names our rail 0 address at peers */
+	/* Answers to peers' inline writes that found the queue full. */
+	struct sc_inline_pending *acks, *acks_tail;
+	struct xfer_ctx ack_ctx;
 	uint8_t *ctx_rail;  /* per context: the rail it went to */
 	uint64_t *ctx_len;  /* and its bytes */
 
@@ -180,5 +194,31 @@ void sc_xfer_fail(struct sc_xfer *t, int status, const char *fmt, ...)
 void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t);
 /* Report the transfer's end to its engine now (once). */
 void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t);
+/* Hand a notification from engine src_engine of a peer to session s's
+ * engine (a completion record on its ring). */
+void sc_xfers_notify_engine(struct sc_xfers *x, struct sc_session *s,
+                            const char *src_engine, const uint8_t *tag,
+                            uint16_t tag_len);
+
+/* sidecar/xfer_inline.c: WRITEs carried inside their notification. */
+/* Whether planned transfer t goes inline to peer (registry lock held). */
+bool sc_inline_fits(const struct sc_xfers *x, const struct sc_xfer *t,
+                    const struct sc_peer *peer);
+/* Post t's one message (it replaces its operations and notification):
+ * 0, KVF_EAGAIN (post again on a later turn), or an error t now has. */
+int sc_inline_post(struct sc_xfers *x, struct sc_xfer *t);
+/* The target: check and apply one received inline message, notify the
+ * engine, answer the sender; refused messages are dropped whole, logged
+ * and answered with the reason. */
+void sc_inline_deliver(struct sc_xfers *x, const void *data, size_t len);
+/* The sender: a target's answer ends the transfer it names. */
+void sc_inline_on_ack(struct sc_xfers *x, const void *data, size_t len);
+/* Stop waiting for t's answer (deadline, dead peer, closed session, the
+ * message failed to go). */
+void sc_inline_forget_ack(struct sc_xfer *t);
+/* Post the answers that found the queue full; each turn. */
+void sc_inline_flush_acks(struct sc_xfers *x);
+/* Free what is left at shutdown. */
+void sc_inline_fini(struct sc_xfers *x);
 
 #endif

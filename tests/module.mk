@@ -19,6 +19,9 @@ PUBLIC_AREAS := client e2e gpu bench ops
 # the public library hides, so they link the core although their area is
 # public.
 CORE_LINKED := gpu/cuda_% bench/cuda_% bench/store_% bench/plan_%
+# These drive the core's own modules against a sidecar whose engines use
+# the public library: both.
+BOTH_LINKED := sidecar/inline_%
 
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
@@ -37,7 +40,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_LIB) $(BUILD)/libkvfcore.a $(BUIL
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TAP_LIB) \
 		$(if $(and $(filter $(PUBLIC_AREAS),$(firstword $(subst /, ,$*))), \
 			$(filter-out $(CORE_LINKED),$*)), \
-			$(PUBLIC_LINK),$(BUILD)/libkvfcore.a) $(LIBS_ALL)
+			$(PUBLIC_LINK),$(BUILD)/libkvfcore.a \
+			$(if $(filter $(BOTH_LINKED),$*),$(PUBLIC_LINK))) \
+		$(LIBS_ALL)
 
 # kvferry-bench also under bin/, next to kvferryd, which it starts.
 $(BUILD)/bin/kvferry-bench: $(BUILD)/tests/bench/kvferry_bench

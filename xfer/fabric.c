@@ -554,6 +554,7 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 
 	f->rx_count = cfg->rx_count ? cfg->rx_count : XFER_RX_COUNT_DEFAULT;
 	f->slot_size = cfg->rx_size ? cfg->rx_size : XFER_RX_SIZE_DEFAULT;
+	f->info.msg_max = (uint32_t)f->slot_size;
 	/* Posted receives beyond the rx queue would only fail. */
 	if (f->fi->rx_attr->size && f->rx_count > f->fi->rx_attr->size)
 		f->rx_count = (uint32_t)f->fi->rx_attr->size;

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct xfer_fabric;
 struct xfer_mr;
@@ -67,6 +68,9 @@ struct xfer_fabric_info {
 	/* The NIC's sysfs device path (xfer/topo.h), "" when unknown or
 	 * virtual (loopback, veth): GPU affinity ignores such rails. */
 	char pci_path[256];
+	/* The largest message xfer_post_send takes and a receive slot holds
+	 * (xfer_fabric_config.rx_size). */
+	uint32_t msg_max;
 };
 
 /*
@@ -163,6 +167,13 @@ int xfer_post_read(struct xfer_fabric *f, void *buf, size_t len, void *desc,
  * means the target has it (and, with ordered_saw, every write before it). */
 int xfer_post_send(struct xfer_fabric *f, const void *buf, size_t len,
                    uint64_t fi_addr, struct xfer_ctx *ctx);
+/* The same, gathering the message from niov pieces (one copy into the
+ * bounce slot); their total must not exceed info.msg_max. Without
+ * delivery the completion only says the message left (the caller has an
+ * answer of its own to wait for). */
+int xfer_post_sendv(struct xfer_fabric *f, const struct iovec *iov,
+                    int niov, uint64_t fi_addr, bool delivery,
+                    struct xfer_ctx *ctx);
 
 enum xfer_comp_type {
 	XFER_COMP_OP = 1,   /* a posted write/read/send finished */

@@ -67,10 +67,23 @@ int xfer_post_read(struct xfer_fabric *f, void *buf, size_t len, void *desc,
 int xfer_post_send(struct xfer_fabric *f, const void *buf, size_t len,
                    uint64_t fi_addr, struct xfer_ctx *ctx)
 {
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	return xfer_post_sendv(f, &iov, 1, fi_addr, true, ctx);
+}
+
+int xfer_post_sendv(struct xfer_fabric *f, const struct iovec *iov,
+                    int niov, uint64_t fi_addr, bool delivery,
+                    struct xfer_ctx *ctx)
+{
 	struct xfer_slot *s;
 	uint32_t i = f->tx_free;
+	uint8_t *slot;
+	size_t len = 0;
 	ssize_t rc;
 
+	for (int k = 0; k < niov; k++)
+		len += iov[k].iov_len;
 	if (len > f->slot_size) {
 		sc_error("fabric %s: send to peer %llu: %zu bytes exceed the "
 		         "message size %zu", f->info.provider,
@@ -80,21 +93,24 @@ int xfer_post_send(struct xfer_fabric *f, const void *buf, size_t len,
 	if (i == XFER_SLOT_NONE)
 		return KVF_EAGAIN;
 	s = &f->tx[i];
-	memcpy(f->pool + (size_t)s->index * f->slot_size, buf, len);
+	slot = f->pool + (size_t)s->index * f->slot_size;
+	len = 0;
+	for (int k = 0; k < niov; k++) {
+		memcpy(slot + len, iov[k].iov_base, iov[k].iov_len);
+		len += iov[k].iov_len;
+	}
 	{
-		struct iovec iov = {
-			.iov_base = f->pool + (size_t)s->index * f->slot_size,
-			.iov_len = len,
-		};
+		struct iovec one = { .iov_base = slot, .iov_len = len };
 		void *desc = f->pool_desc;
 		struct fi_msg msg = {
-			.msg_iov = &iov,
+			.msg_iov = &one,
 			.desc = &desc,
 			.iov_count = 1,
 			.addr = fi_addr,
 			.context = &s->fi_ctx,
 		};
-		rc = fi_sendmsg(f->ep, &msg, f->send_flags);
+		rc = fi_sendmsg(f->ep, &msg,
+		                delivery ? f->send_flags : FI_COMPLETION);
 	}
 	if (rc != 0)
 		return post_failed(f, "fi_sendmsg", rc, fi_addr, len);

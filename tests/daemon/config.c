@@ -40,6 +40,7 @@ static const char *const flag_env[][2] = {
 	{ "--rails", "KVFERRY_RAILS" },
 	{ "--stripe-min", "KVFERRY_STRIPE_MIN" },
 	{ "--stripe-chunk", "KVFERRY_STRIPE_CHUNK" },
+	{ "--inline-max", "KVFERRY_INLINE_MAX" },
 	{ "--poll-spin-us", "KVFERRY_POLL_SPIN_US" },
 };
 #define NOPTS (sizeof(flag_env) / sizeof(flag_env[0]))
@@ -64,6 +65,7 @@ static const struct bad bads[NOPTS] = {
 	{ "--rails", "33", "must be a count in 1..32, all, or NIC (fabric domain) names" },
 	{ "--stripe-min", "lots", "must be a number of bytes, optionally with a K, M, G or T suffix" },
 	{ "--stripe-chunk", "1K", "must be at least 4K" },
+	{ "--inline-max", "65537", "must be at most 64K" },
 	{ "--poll-spin-us", "-5", "must be microseconds in 0..1000000" },
 };
 

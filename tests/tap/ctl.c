@@ -1,5 +1,6 @@
 /*
- * tests/tap/ctl.c - numbers from `kvferryctl -o json status` (see ctl.h).
+ * tests/tap/ctl.c - numbers from `kvferryctl -o json status` and `stats`
+ * (see ctl.h).
  * kvferryctl writes compact JSON with the top-level counters before the
  * "rails" array, each rail an object that opens with its "index", so a
  * key is found by text search rather than by a JSON parser: the tests need
@@ -48,6 +49,22 @@ long long tp_ctl_status_field(const struct tp_daemon *d, const char *field)
 	long long v = tp_json_int(json, field);
 
 	free(json);
+	return v;
+}
+
+long long tp_ctl_stats_field(const struct tp_daemon *d, const char *field)
+{
+	const char *argv[] = {tp_bin("kvferryctl"), "-u", d->control_url,
+	                      "-o", "json", "stats", "--interval", "0.05",
+	                      NULL};
+	struct tp_run r;
+	long long v = -1;
+
+	if (tp_run(&r, CTL_MS, NULL, argv) != 0)
+		return -1;
+	if (r.status == 0)
+		v = tp_json_int(r.out, field);
+	tp_run_free(&r);
 	return v;
 }
 

@@ -20,6 +20,9 @@ long long tp_json_int(const char *from, const char *key);
  * "xfers_in_flight", ...); -1 when unavailable. */
 long long tp_ctl_status_field(const struct tp_daemon *d, const char *field);
 
+/* A counter of `kvferryctl -o json stats` ("inline_sent", "writes",
+ * ...; a short interval); -1 when unavailable. */
+long long tp_ctl_stats_field(const struct tp_daemon *d, const char *field);
 /* The rails d's status lists, and the bytes rail i posted in bytes[i] for
  * i < max (bytes may be NULL); -1 when the status was unavailable. */
 int tp_ctl_rails(const struct tp_daemon *d, long long *bytes, int max);
