@@ -57,8 +57,8 @@ static struct sc_xfers *X(struct sc_daemon *d)
 
 /* ---- completions to the engine ---------------------------------------- */
 
-static void comp_put(struct sc_session *s, uint32_t type, const void *rec,
-                     uint32_t len)
+void sc_comp_put(struct sc_session *s, uint32_t type, const void *rec,
+                 uint32_t len)
 {
 	void *p;
 
@@ -86,7 +86,7 @@ static void comp_put(struct sc_session *s, uint32_t type, const void *rec,
 	s->pending_tail = pc;
 }
 
-static int comp_flush(struct sc_session *s)
+int sc_comp_flush(struct sc_session *s)
 {
 	int n = 0;
 	while (s->pending_head) {
@@ -105,8 +105,8 @@ static int comp_flush(struct sc_session *s)
 	return n;
 }
 
-static void report(struct sc_session *s, uint64_t xfer_id, int status,
-                   uint64_t bytes, const char *msg)
+void sc_comp_report(struct sc_session *s, uint64_t xfer_id, int status,
+                    uint64_t bytes, const char *msg)
 {
 	struct ipc_comp_done d;
 	memset(&d, 0, sizeof d);
@@ -115,12 +115,12 @@ static void report(struct sc_session *s, uint64_t xfer_id, int status,
 	d.bytes = bytes;
 	if (msg)
 		snprintf(d.message, sizeof d.message, "%s", msg);
-	comp_put(s, IPC_COMP_DONE, &d, sizeof d);
+	sc_comp_put(s, IPC_COMP_DONE, &d, sizeof d);
 }
 
 /* ---- transfer lifetime ------------------------------------------------ */
 
-static struct sess_slot *slot_of(struct sc_xfers *x, struct sc_session *s)
+struct sess_slot *sc_slot_of(struct sc_xfers *x, struct sc_session *s)
 {
 	for (uint32_t i = 0; i < x->nslots; i++)
 		if (x->slots[i].s == s)
@@ -139,7 +139,7 @@ void sc_xfer_fail(struct sc_xfer *t, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void release_regions(struct sc_plan *p)
+void sc_xfer_release_regions(struct sc_plan *p)
 {
 	for (uint32_t i = 0; i < p->nregions; i++)
 		sc_region_rele(p->regions[i]);
@@ -179,8 +179,9 @@ void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t)
 	/* Counted out before the engine hears of it, so that what it reads
 	 * from kvferryctl or /metrics next never still shows it in flight. */
 	atomic_fetch_sub(&d->counters.xfers_in_flight, 1);
-	report(t->sess, t->xfer_id, t->status,
-	       t->status ? 0 : t->plan.bytes, t->status ? t->msg : NULL);
+	sc_comp_report(t->sess, t->xfer_id, t->status,
+	               t->status ? 0 : t->plan.bytes,
+	               t->status ? t->msg : NULL);
 }
 
 /*
@@ -191,7 +192,7 @@ void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t)
  */
 static void finish(struct sc_xfers *x, struct sc_xfer *t)
 {
-	struct sess_slot *sl = slot_of(x, t->sess);
+	struct sess_slot *sl = sc_slot_of(x, t->sess);
 
 	sc_xfer_report_now(x, t);
 	x->rail_busy[t->rail] -= t->assigned; /* never posted */
@@ -207,7 +208,7 @@ static void finish(struct sc_xfers *x, struct sc_xfer *t)
 	else
 		x->active_tail = t->prev;
 	sc_gpu_xfer_free(x, t);
-	release_regions(&t->plan);
+	sc_xfer_release_regions(&t->plan);
 	sc_plan_fini(&t->plan);
 	sc_session_rele(t->sess);
 	free(t->rkeys);
@@ -270,8 +271,8 @@ static bool needs_fence(struct sc_xfers *x, const struct sc_xfer *t)
 }
 
 /* The key of op's remote region on a rail (rail 0: the op's own). */
-static uint64_t op_rkey(const struct sc_xfer *t, const struct sc_op *op,
-                        uint32_t rail)
+uint64_t sc_xfer_op_rkey(const struct sc_xfer *t, const struct sc_op *op,
+                         uint32_t rail)
 {
 	if (rail == 0)
 		return op->rkey;
@@ -327,7 +328,7 @@ static void post_rail_fences(struct sc_xfers *x, struct sc_xfer *t)
 			.desc = xfer_mr_desc(x->rail_fence_mr[r]), .len = 1,
 			.fi_addr = t->rail_fi[r],
 			.raddr = op->raddr + op->len - 1,
-			.rkey = op_rkey(t, op, r), .read = true};
+			.rkey = sc_xfer_op_rkey(t, op, r), .read = true};
 		if (sc_rail_post(x->rail_thr[r], &ro) != 0)
 			return;
 		x->nfree--;
@@ -362,7 +363,7 @@ static void post_fence(struct sc_xfers *x, struct sc_xfer *t)
 
 /* Something of the transfer's tail (delivery check, notification) is
  * still to be posted. */
-static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
+bool sc_xfer_tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
 {
 	return t->status == 0 && ((needs_fence(x, t) && !t->fence_sent) ||
 	                           (t->tag_len && !t->notify_sent) ||
@@ -380,7 +381,7 @@ static bool tail_pending(struct sc_xfers *x, const struct sc_xfer *t)
  * with the last write, which saves a completion round on the latency
  * path of small transfers.
  */
-static bool tail_early(struct sc_xfers *x, const struct sc_xfer *t)
+bool sc_xfer_tail_early(struct sc_xfers *x, const struct sc_xfer *t)
 {
 	/* Rail 0 only: another rail's writes are not ordered before a
 	 * notification on rail 0 (see post_rail_fences). */
@@ -395,7 +396,7 @@ static bool tail_early(struct sc_xfers *x, const struct sc_xfer *t)
  */
 void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 {
-	if (t->inflight && !tail_early(x, t))
+	if (t->inflight && !sc_xfer_tail_early(x, t))
 		return;
 	if (t->status == 0 && t->next_post < t->plan.nops)
 		return; /* more to post */
@@ -413,7 +414,7 @@ void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t)
 		post_notify(x, t);
 	if (t->status == 0 && needs_fence(x, t) && !t->fence_sent)
 		post_fence(x, t);
-	if (t->inflight || tail_pending(x, t))
+	if (t->inflight || sc_xfer_tail_pending(x, t))
 		return; /* the tail is in flight, or hit EAGAIN */
 	finish(x, t);
 }
@@ -450,11 +451,11 @@ static void refuse(struct sc_xfers *x, struct sc_session *s,
 	struct sc_daemon *d = x->d;
 
 	sc_gpu_xfer_free(x, t);
-	release_regions(&t->plan);
+	sc_xfer_release_regions(&t->plan);
 	sc_plan_fini(&t->plan);
 	sc_info("xfer %llu of %s (peer %u) refused: %s",
 	        (unsigned long long)t->xfer_id, s->name, t->peer_id, err);
-	report(s, t->xfer_id, rc, 0, err);
+	sc_comp_report(s, t->xfer_id, rc, 0, err);
 	atomic_fetch_add(&d->counters.xfers_failed, 1);
 	sc_stats_xfer_done(&d->stats, t->op, 0, 0, rc);
 	free(t->rkeys);
@@ -467,8 +468,8 @@ static void refuse(struct sc_xfers *x, struct sc_session *s,
  * is GPU memory), the peer's address on each, and its remote regions'
  * keys on each.
  */
-static int rails_of(struct sc_xfers *x, struct sc_xfer *t,
-                    const struct sc_peer *peer, char *err, size_t errlen)
+int sc_xfer_rails_of(struct sc_xfers *x, struct sc_xfer *t,
+                     const struct sc_peer *peer, char *err, size_t errlen)
 {
 	uint32_t n = peer->nrails < x->nrails ? peer->nrails : x->nrails;
 	uint32_t all, mask;
@@ -522,7 +523,7 @@ static int rails_of(struct sc_xfers *x, struct sc_xfer *t,
 }
 
 /* The least busy rail of mask with room for one more operation, or -1. */
-static int least_busy(const struct sc_xfers *x, uint32_t mask)
+int sc_least_busy_rail(const struct sc_xfers *x, uint32_t mask)
 {
 	int best = -1;
 
@@ -538,7 +539,7 @@ static int least_busy(const struct sc_xfers *x, uint32_t mask)
 /* Large transfers spread their pieces over the rails; small ones go
  * whole to the least busy rail (GPU staging and same-host copies use
  * rail 0 or no rail at all). */
-static void pick_rails(struct sc_xfers *x, struct sc_xfer *t)
+void sc_xfer_pick_rails(struct sc_xfers *x, struct sc_xfer *t)
 {
 	int r;
 
@@ -551,7 +552,7 @@ static void pick_rails(struct sc_xfers *x, struct sc_xfer *t)
 	             t->plan.bytes >= x->stripe_min;
 	if (t->striped)
 		return;
-	r = least_busy(x, t->rail_mask);
+	r = sc_least_busy_rail(x, t->rail_mask);
 	if (r < 0) /* all full now: the first of its rails */
 		r = __builtin_ctz(t->rail_mask);
 	t->rail = (uint32_t)r;
@@ -578,7 +579,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		const struct ipc_sub_xfer *h = rec;
 		sc_warn("engine %s: malformed transfer record: %s", s->name, err);
 		if (len >= sizeof(uint64_t))
-			report(s, h->xfer_id, rc, 0, err);
+			sc_comp_report(s, h->xfer_id, rc, 0, err);
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
 		return;
 	}
@@ -587,8 +588,9 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		sc_info("xfer %llu of %s (peer %u) refused: the sidecar is "
 		        "draining", (unsigned long long)v.hdr->xfer_id, s->name,
 		        v.hdr->peer);
-		report(s, v.hdr->xfer_id, KVF_EBUSY, 0,
-		       "sidecar is draining: new transfers are refused");
+		sc_comp_report(s, v.hdr->xfer_id, KVF_EBUSY, 0,
+		               "sidecar is draining: new transfers are "
+		               "refused");
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
 		sc_stats_xfer_done(&d->stats, v.hdr->op, 0, 0, KVF_EBUSY);
 		return;
@@ -596,12 +598,13 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	if (sc_idmap_get(&sl->xfers, v.hdr->xfer_id)) {
 		snprintf(err, sizeof err, "transfer id %llu is already in flight",
 		         (unsigned long long)v.hdr->xfer_id);
-		report(s, v.hdr->xfer_id, KVF_EINVAL, 0, err);
+		sc_comp_report(s, v.hdr->xfer_id, KVF_EINVAL, 0, err);
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
 		return;
 	}
 	if (!(t = calloc(1, sizeof *t))) {
-		report(s, v.hdr->xfer_id, KVF_ENOMEM, 0, "sidecar out of memory");
+		sc_comp_report(s, v.hdr->xfer_id, KVF_ENOMEM, 0,
+		               "sidecar out of memory");
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
 		return;
 	}
@@ -638,7 +641,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 			env.max_op = x->stripe_chunk;
 		rc = sc_plan_build(&t->plan, &env, &v, err, sizeof err);
 		if (rc == 0)
-			rc = rails_of(x, t, peer, err, sizeof err);
+			rc = sc_xfer_rails_of(x, t, peer, err, sizeof err);
 		if (rc == 0) {
 			for (uint32_t i = 0; i < t->plan.nregions; i++)
 				sc_region_hold(t->plan.regions[i]);
@@ -676,7 +679,7 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		refuse(x, s, t, rc, err);
 		return;
 	}
-	pick_rails(x, t);
+	sc_xfer_pick_rails(x, t);
 	sc_session_hold(s);
 	t->sess = s;
 	s->inflight++;
@@ -708,7 +711,7 @@ static void cancel_xfer(struct sc_xfers *x, struct sess_slot *sl,
 	sc_xfer_advance(x, t);
 }
 
-static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
+int sc_drain_ring(struct sc_xfers *x, struct sess_slot *sl)
 {
 	struct sc_session *s = sl->s;
 	uint32_t type, len;
@@ -744,9 +747,9 @@ static int drain_ring(struct sc_xfers *x, struct sess_slot *sl)
 
 /* Hand one operation to the thread of rail (> 0), with the local and
  * remote registrations of that rail. */
-static int post_on_rail(struct sc_xfers *x, struct sc_xfer *t,
-                        const struct sc_op *op, uint32_t rail,
-                        struct xfer_ctx *ctx)
+int sc_xfer_post_on_rail(struct sc_xfers *x, struct sc_xfer *t,
+                         const struct sc_op *op, uint32_t rail,
+                         struct xfer_ctx *ctx)
 {
 	struct sc_region *lr = op_region(t, op->local);
 	struct sc_rail_op ro;
@@ -756,7 +759,7 @@ static int post_on_rail(struct sc_xfers *x, struct sc_xfer *t,
 	ro = (struct sc_rail_op){
 		.ctx = ctx, .buf = op->local, .desc = lr->rail[rail].desc,
 		.len = op->len, .fi_addr = t->rail_fi[rail],
-		.raddr = op->raddr, .rkey = op_rkey(t, op, rail),
+		.raddr = op->raddr, .rkey = sc_xfer_op_rkey(t, op, rail),
 		.read = t->op == KVF_READ};
 	if (sc_rail_post(x->rail_thr[rail], &ro) != 0)
 		return KVF_EAGAIN;
@@ -764,7 +767,7 @@ static int post_on_rail(struct sc_xfers *x, struct sc_xfer *t,
 	return 0;
 }
 
-static void kick_rails(struct sc_xfers *x)
+void sc_kick_rails(struct sc_xfers *x)
 {
 	for (uint32_t r = 1; r < x->nrails; r++)
 		if (x->rail_kick[r]) {
@@ -773,7 +776,7 @@ static void kick_rails(struct sc_xfers *x)
 		}
 }
 
-static int post_some(struct sc_xfers *x)
+int sc_post_some(struct sc_xfers *x)
 {
 	int posted = 0;
 
@@ -782,7 +785,7 @@ static int post_some(struct sc_xfers *x)
 		if (t->gpu && t->next_post < t->plan.nops)
 			continue; /* sidecar/gpu_path.c moves it */
 		if (t->next_post == t->plan.nops && t->inflight == 0 &&
-		    tail_pending(x, t)) {
+		    sc_xfer_tail_pending(x, t)) {
 			sc_xfer_advance(x, t); /* a notify that hit EAGAIN */
 			continue;
 		}
@@ -794,7 +797,7 @@ static int post_some(struct sc_xfers *x)
 			int rail, rc;
 
 			if (t->striped)
-				rail = least_busy(x, t->rail_mask);
+				rail = sc_least_busy_rail(x, t->rail_mask);
 			else
 				rail = x->rail_ops[t->rail] < x->rail_cap[t->rail]
 					? (int)t->rail : -1;
@@ -804,7 +807,8 @@ static int post_some(struct sc_xfers *x)
 			ctx->kind = CTX_OP;
 			ctx->aux = ci;
 			if (rail > 0)
-				rc = post_on_rail(x, t, op, (uint32_t)rail, ctx);
+				rc = sc_xfer_post_on_rail(x, t, op,
+				                          (uint32_t)rail, ctx);
 			else if (t->op == KVF_WRITE)
 				rc = xfer_post_write(x->fab, op->local, op->len,
 				                     op->desc, t->fi_addr, op->raddr,
@@ -841,7 +845,8 @@ static int post_some(struct sc_xfers *x)
 			t->inflight++;
 			posted++;
 			/* In flight: the tail is posted, nothing is freed. */
-			if (t->next_post == t->plan.nops && tail_early(x, t))
+			if (t->next_post == t->plan.nops &&
+			    sc_xfer_tail_early(x, t))
 				sc_xfer_advance(x, t);
 		}
 		if (!x->nfree)
@@ -899,7 +904,7 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 	memcpy(n.peer_engine, m->src_engine, KVF_MAX_NAME);
 	n.peer_engine[KVF_MAX_NAME - 1] = 0;
 	memcpy(n.tag, m->tag, m->tag_len);
-	comp_put(s, IPC_COMP_NOTIF, &n, sizeof n);
+	sc_comp_put(s, IPC_COMP_NOTIF, &n, sizeof n);
 	atomic_fetch_add_explicit(&x->d->stats.notifs_received, 1,
 	                          memory_order_relaxed);
 	sc_session_rele(s);
@@ -946,7 +951,7 @@ static void on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 	sc_xfer_advance(x, t);
 }
 
-static int poll_fabric(struct sc_xfers *x)
+int sc_poll_fabric(struct sc_xfers *x)
 {
 	struct xfer_comp comps[COMP_BATCH];
 	int n = 0, total = 0;
@@ -998,7 +1003,7 @@ static void expire(struct sc_xfers *x, struct sc_xfer *t)
 	sc_xfer_advance(x, t);
 }
 
-static void check_deadlines(struct sc_xfers *x, uint64_t now)
+void sc_check_deadlines(struct sc_xfers *x, uint64_t now)
 {
 	for (struct sc_xfer *t = x->active, *next; t; t = next) {
 		next = t->next;
@@ -1029,7 +1034,7 @@ static void check_deadlines(struct sc_xfers *x, uint64_t now)
 }
 
 /* A peer declared dead by the heartbeat thread: its transfers fail now. */
-static void check_peers(struct sc_xfers *x)
+void sc_check_peers(struct sc_xfers *x)
 {
 	uint64_t gen = atomic_load(&x->reg.peer_generation);
 
@@ -1068,7 +1073,7 @@ static void refresh_sessions(struct sc_xfers *x)
 	x->seen_generation = gen;
 	pthread_mutex_lock(&x->reg.lock);
 	while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL))) {
-		if (slot_of(x, s))
+		if (sc_slot_of(x, s))
 			continue;
 		if (x->nslots == x->capslots) {
 			uint32_t n = x->capslots ? x->capslots * 2 : 8;
@@ -1118,7 +1123,7 @@ static void reap_closing(struct sc_xfers *x)
 
 /* ---- the loop --------------------------------------------------------- */
 
-static void *watch_main(void *arg)
+void *sc_watch_main(void *arg)
 {
 	struct sc_xfers *x = arg;
 	struct epoll_event ev;
@@ -1135,7 +1140,7 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-static void arm_watcher(struct sc_xfers *x)
+void sc_arm_watcher(struct sc_xfers *x)
 {
 	for (int i = 0; i < x->nwatched; i++) {
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
@@ -1163,11 +1168,11 @@ void sc_xfers_complete(struct sc_daemon *d, struct sc_session *s,
 {
 	if (status)
 		atomic_fetch_add(&d->counters.xfers_failed, 1);
-	report(s, xfer_id, status, bytes, msg);
+	sc_comp_report(s, xfer_id, status, bytes, msg);
 }
 
 /* Answer a pending kvferryctl xfers request (progress thread). */
-static void snapshot_answer(struct sc_xfers *x)
+void sc_snapshot_answer(struct sc_xfers *x)
 {
 	uint64_t now = sc_now_ns();
 	size_t n = 0, cap = 0;
@@ -1245,23 +1250,23 @@ static int turn(struct sc_xfers *x)
 	for (uint32_t i = 0; i < x->nslots; i++) {
 		struct sess_slot *sl = &x->slots[i];
 		if (!atomic_load(&sl->s->closing))
-			work += drain_ring(x, sl);
+			work += sc_drain_ring(x, sl);
 	}
-	work += post_some(x);
-	work += poll_fabric(x);
-	work += post_some(x);
-	kick_rails(x);
+	work += sc_post_some(x);
+	work += sc_poll_fabric(x);
+	work += sc_post_some(x);
+	sc_kick_rails(x);
 	work += sc_gpu_progress(x);
 	work += sc_store_progress(x->d);
 	for (uint32_t i = 0; i < x->nslots; i++)
-		work += comp_flush(x->slots[i].s);
+		work += sc_comp_flush(x->slots[i].s);
 	reap_closing(x);
-	snapshot_answer(x);
+	sc_snapshot_answer(x);
 	now = sc_now_ns();
 	if (now - x->last_deadline_check > 1000000ull) {
 		x->last_deadline_check = now;
-		check_deadlines(x, now);
-		check_peers(x);
+		sc_check_deadlines(x, now);
+		sc_check_peers(x);
 	}
 	return work;
 }
@@ -1313,7 +1318,7 @@ static void *progress_main(void *arg)
 		}
 		int64_t timeout_us;
 		if (x->wait_fd >= 0 && xfer_fabric_trywait(x->fab)) {
-			arm_watcher(x);
+			sc_arm_watcher(x);
 			timeout_us = 100000;
 		} else if (x->wait_fd >= 0) {
 			continue; /* events pending: go round again */
@@ -1432,7 +1437,7 @@ int sc_xfers_start(struct sc_daemon *d)
 	d->xfers = x;
 	d->registry = &x->reg;
 	if (x->wait_fd >= 0) {
-		if (pthread_create(&x->watcher, NULL, watch_main, x) == 0)
+		if (pthread_create(&x->watcher, NULL, sc_watch_main, x) == 0)
 			x->watcher_running = true;
 		else
 			x->wait_fd = -1;
