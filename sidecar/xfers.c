@@ -118,45 +118,6 @@ static void reap_closing(struct sc_xfers *x)
 
 /* ---- the loop --------------------------------------------------------- */
 
-void *sc_watch_main(void *arg)
-{
-	struct sc_xfers *x = arg;
-	struct epoll_event ev;
-
-	while (!atomic_load(&x->stop)) {
-		int n = epoll_wait(x->epfd, &ev, 1, 1000);
-		if (n > 0) {
-			/* One-shot: the progress thread re-arms before it
-			 * sleeps again, so a busy thread is not disturbed. */
-			atomic_fetch_add(&x->bell->seq, 1);
-			ipc_doorbell_ring(x->bell);
-		}
-	}
-	return NULL;
-}
-
-void sc_arm_watcher(struct sc_xfers *x)
-{
-	for (int i = 0; i < x->nwatched; i++) {
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT,
-		                         .data.fd = x->watched[i]};
-		epoll_ctl(x->epfd, EPOLL_CTL_MOD, x->watched[i], &ev);
-	}
-}
-
-int sc_xfers_watch_fd(struct sc_daemon *d, int fd)
-{
-	struct sc_xfers *x = X(d);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
-
-	if (x->epfd < 0 || x->nwatched == 8)
-		return KVF_ENOTSUP;
-	if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
-		return KVF_ESYSTEM;
-	x->watched[x->nwatched++] = fd;
-	return 0;
-}
-
 /* Answer a pending kvferryctl xfers request (progress thread). */
 void sc_snapshot_answer(struct sc_xfers *x)
 {
