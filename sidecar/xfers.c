@@ -1,22 +1,27 @@
 /*
  * sidecar/xfers.c - the progress thread, the one owner of the fabric's data
- * path. Each turn it (1) takes new transfers and cancels off every engine's
- * submission ring, validating and planning them under the registry lock,
- * (2) posts planned operations while contexts and queue slots last,
- * (3) reaps the fabric's completions, (4) delivers pending completion
- * records, and (5) enforces deadlines.
+ * path: its loop, the sessions it serves, its start and stop. Each turn it
+ * (1) takes new transfers and cancels off every engine's submission ring,
+ * validating and planning them under the registry lock
+ * (sidecar/xfer_accept.c), (2) posts planned operations while contexts and
+ * queue slots last (sidecar/xfer_post.c; the rails are picked by
+ * sidecar/xfer_railpick.c), (3) reaps the fabric's completions
+ * (sidecar/xfer_reap.c), which move transfers through their tail of
+ * delivery checks and notification to their end (sidecar/xfer_tail.c),
+ * (4) delivers pending completion records (sidecar/xfer_report.c), and
+ * (5) enforces deadlines (sidecar/xfer_deadline.c). It also answers
+ * kvferryctl's requests for a snapshot (sidecar/xfer_snapshot.c).
  *
  * Idle: the thread spins briefly, then sleeps on the sidecar-wide doorbell
  * futex that engines ring after submitting. When the provider offers a CQ
- * wait fd, a watcher thread blocks on it and rings the same doorbell, so
- * fabric events wake the progress thread too; otherwise the sleep is
- * bounded by a short, growing timeout.
+ * wait fd, a watcher thread (sidecar/xfer_watch.c) blocks on it and rings
+ * the same doorbell, so fabric events wake the progress thread too;
+ * otherwise the sleep is bounded by a short, growing timeout.
  */
 #include "sidecar/xfers_int.h"
 
 #include <errno.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,7 +50,7 @@ static struct sc_xfers *X(struct sc_daemon *d)
 	return d->xfers;
 }
 
-/* ---- transfer lifetime ------------------------------------------------ */
+/* ---- sessions --------------------------------------------------------- */
 
 struct sess_slot *sc_slot_of(struct sc_xfers *x, struct sc_session *s)
 {
@@ -54,8 +59,6 @@ struct sess_slot *sc_slot_of(struct sc_xfers *x, struct sc_session *s)
 			return &x->slots[i];
 	return NULL;
 }
-
-/* ---- sessions --------------------------------------------------------- */
 
 static void refresh_sessions(struct sc_xfers *x)
 {

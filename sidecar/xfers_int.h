@@ -1,8 +1,11 @@
 /*
- * sidecar/xfers_int.h - the progress thread's private state, shared by
- * sidecar/xfers.c (host memory over RDMA) and sidecar/gpu_path.c (GPU
- * memory: staged through pinned host buffers, or copied on the same host).
- * Everything here is touched by the progress thread only.
+ * sidecar/xfers_int.h - the progress thread's private state and functions,
+ * shared by the files of the host-memory RDMA path (sidecar/xfers.c, the
+ * loop; xfer_accept.c, xfer_railpick.c, xfer_post.c, xfer_reap.c,
+ * xfer_tail.c, xfer_report.c, xfer_deadline.c, xfer_watch.c,
+ * xfer_snapshot.c) and by sidecar/gpu_path.c (GPU memory: staged through
+ * pinned host buffers, or copied on the same host). Everything here is
+ * touched by the progress thread only, unless its comment says otherwise.
  */
 #ifndef KVF_SIDECAR_XFERS_INT_H
 #define KVF_SIDECAR_XFERS_INT_H
