@@ -20,7 +20,7 @@
  * Credit-based flow control falls out of this: a sender never has more
  * chunks outstanding than its send slots, and a receiver reads a chunk
  * only into a free receive slot (others queue), so nothing overruns.
- * The transfer's notification is sent (by sidecar/xfers.c) only after
+ * The transfer's notification is sent (by sidecar/xfer_tail.c) only after
  * every chunk is DONE, i.e. after the bytes are visible in the target's
  * GPU memory.
  *

@@ -1,8 +1,11 @@
 /*
- * sidecar/xfers_int.h - the progress thread's private state, shared by
- * sidecar/xfers.c (host memory over RDMA) and sidecar/gpu_path.c (GPU
- * memory: staged through pinned host buffers, or copied on the same host).
- * Everything here is touched by the progress thread only.
+ * sidecar/xfers_int.h - the progress thread's private state and functions,
+ * shared by the files of the host-memory RDMA path (sidecar/xfers.c, the
+ * loop; xfer_accept.c, xfer_railpick.c, xfer_post.c, xfer_reap.c,
+ * xfer_tail.c, xfer_report.c, xfer_deadline.c, xfer_watch.c,
+ * xfer_snapshot.c) and by sidecar/gpu_path.c (GPU memory: staged through
+ * pinned host buffers, or copied on the same host). Everything here is
+ * touched by the progress thread only, unless its comment says otherwise.
  */
 #ifndef KVF_SIDECAR_XFERS_INT_H
 #define KVF_SIDECAR_XFERS_INT_H
@@ -187,20 +190,26 @@ struct sc_xfers {
 };
 
 
+/* ---- sidecar/xfer_report.c: what the engine is told ---- */
+
+/* Put one record on s's completion ring, or queue it behind the records
+ * already waiting when the ring is full; dropped once s is closing. */
+void sc_comp_put(struct sc_session *s, uint32_t type, const void *rec,
+                 uint32_t len);
+/* Move s's waiting records onto its ring while they fit; how many moved. */
+int sc_comp_flush(struct sc_session *s);
+/* The completion record of request xfer_id (msg may be NULL). */
+void sc_comp_report(struct sc_session *s, uint64_t xfer_id, int status,
+                    uint64_t bytes, const char *msg);
+/* Fail the transfer with status and a message; only the first error
+ * counts. */
 void sc_xfer_fail(struct sc_xfer *t, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Decide what the transfer needs next once its in-flight count moved;
- * may finish (and free) it. */
-void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t);
 /* Report the transfer's end to its engine now (once). */
 void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t);
-/* Hand a notification from engine src_engine of a peer to session s's
- * engine (a completion record on its ring). */
-void sc_xfers_notify_engine(struct sc_xfers *x, struct sc_session *s,
-                            const char *src_engine, const uint8_t *tag,
-                            uint16_t tag_len);
 
-/* sidecar/xfer_inline.c: WRITEs carried inside their notification. */
+/* ---- sidecar/xfer_inline.c: WRITEs carried inside their notification */
+
 /* Whether planned transfer t goes inline to peer (registry lock held). */
 bool sc_inline_fits(const struct sc_xfers *x, const struct sc_xfer *t,
                     const struct sc_peer *peer);
@@ -220,5 +229,75 @@ void sc_inline_forget_ack(struct sc_xfer *t);
 void sc_inline_flush_acks(struct sc_xfers *x);
 /* Free what is left at shutdown. */
 void sc_inline_fini(struct sc_xfers *x);
+
+/* ---- sidecar/xfer_tail.c: delivery checks, notification, the end ---- */
+
+/* Decide what the transfer needs next once its in-flight count moved;
+ * may finish (and free) it. */
+void sc_xfer_advance(struct sc_xfers *x, struct sc_xfer *t);
+/* Something of the transfer's tail (delivery check, notification) is
+ * still to be posted. */
+bool sc_xfer_tail_pending(struct sc_xfers *x, const struct sc_xfer *t);
+/* The tail may go with the last write, before the writes complete
+ * (ordered providers, rail 0 only). */
+bool sc_xfer_tail_early(struct sc_xfers *x, const struct sc_xfer *t);
+/* Drop the region references the plan holds. */
+void sc_xfer_release_regions(struct sc_plan *p);
+
+/* ---- sidecar/xfer_railpick.c: which rail an operation takes ---- */
+
+/* Under the registry lock, at accept: the rails t may use with peer, the
+ * peer's address and t's remote keys on each. 0 or KVF_ENOMEM (err set). */
+int sc_xfer_rails_of(struct sc_xfers *x, struct sc_xfer *t,
+                     const struct sc_peer *peer, char *err, size_t errlen);
+/* Whether t spreads over its rails or sticks to one (which one). */
+void sc_xfer_pick_rails(struct sc_xfers *x, struct sc_xfer *t);
+/* The least busy rail of mask with room for one more operation, or -1. */
+int sc_least_busy_rail(const struct sc_xfers *x, uint32_t mask);
+/* The key of op's remote region on a rail. */
+uint64_t sc_xfer_op_rkey(const struct sc_xfer *t, const struct sc_op *op,
+                         uint32_t rail);
+/* Hand op to the thread of rail (> 0). 0, KVF_EAGAIN (its queue is full)
+ * or KVF_EINVAL (no registration of the local memory on that rail). */
+int sc_xfer_post_on_rail(struct sc_xfers *x, struct sc_xfer *t,
+                         const struct sc_op *op, uint32_t rail,
+                         struct xfer_ctx *ctx);
+/* Wake the rail threads given operations since the last call. */
+void sc_kick_rails(struct sc_xfers *x);
+
+/* ---- the steps of a turn, in their order ---- */
+
+/* sidecar/xfer_accept.c: take up to RING_BUDGET records off the session's
+ * submission ring; how many were taken. */
+int sc_drain_ring(struct sc_xfers *x, struct sess_slot *sl);
+/* sidecar/xfer_post.c: post operations of the active transfers while
+ * contexts and queue slots last; how many were posted. */
+int sc_post_some(struct sc_xfers *x);
+/* sidecar/xfer_reap.c: handle the completions of every rail; how many. */
+int sc_poll_fabric(struct sc_xfers *x);
+/* Also there: hand a notification from engine src_engine of a peer to
+ * session s's engine (a completion record on its ring). */
+void sc_xfers_notify_engine(struct sc_xfers *x, struct sc_session *s,
+                            const char *src_engine, const uint8_t *tag,
+                            uint16_t tag_len);
+/* sidecar/xfer_snapshot.c: answer a pending kvferryctl xfers request. */
+void sc_snapshot_answer(struct sc_xfers *x);
+/* sidecar/xfer_deadline.c: end the transfers past their deadline, ... */
+void sc_check_deadlines(struct sc_xfers *x, uint64_t now);
+/* ... and those of peers the heartbeat thread declared dead. */
+void sc_check_peers(struct sc_xfers *x);
+
+/* ---- sidecar/xfers.c ---- */
+
+/* The progress thread's slot of session s, or NULL. */
+struct sess_slot *sc_slot_of(struct sc_xfers *x, struct sc_session *s);
+
+/* ---- sidecar/xfer_watch.c: the watcher thread ---- */
+
+/* The watcher thread's body (arg: the struct sc_xfers); runs until
+ * x->stop. */
+void *sc_watch_main(void *arg);
+/* Re-arm the one-shot watches before the progress thread sleeps. */
+void sc_arm_watcher(struct sc_xfers *x);
 
 #endif
