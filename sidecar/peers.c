@@ -177,16 +177,18 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	/* The caller's addresses, so that staged chunks can be read back
 	 * from its slots and answered, and every rail knows its peer. */
 	for (uint32_t i = 0; i < nrails; i++) {
-		int rc = fabric_addr_of(d, i, h->sidecar_id, h->epoch,
-		                        i ? &h->rail_addrs[i] : &h->fabric_addr,
+		const ProtobufCBinaryData *a =
+			i ? &h->rail_addrs[i] : &h->fabric_addr;
+		int rc = fabric_addr_of(d, i, h->sidecar_id, h->epoch, a,
 		                        &caller_addr, ferr, sizeof ferr);
 		if (rc != 0) {
 			pthread_mutex_unlock(&reg->lock);
-			return error_reply(rc == KVF_EINVAL ? KVF_EPROTO : rc,
-			                   "sidecar %s cannot take the address "
-			                   "of sidecar %s on rail %u: %s",
-			                   d->sidecar_id, h->sidecar_id, i,
-			                   ferr);
+			if (rc == KVF_EINVAL) /* the caller's doing */
+				rc = KVF_EPROTO;
+			return error_reply(rc, "sidecar %s cannot take the "
+			                   "address of sidecar %s on rail "
+			                   "%u: %s", d->sidecar_id,
+			                   h->sidecar_id, i, ferr);
 		}
 	}
 	s = sc_registry_session_by_name(reg, h->engine_name);

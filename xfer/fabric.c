@@ -674,7 +674,8 @@ int xfer_fabric_av_insert(struct xfer_fabric *f, const void *addr,
 	int rc;
 
 	if (f == NULL || addr == NULL || len == 0 || fi_addr == NULL) {
-		set_err(err, errlen, "av insert: no fabric, address or output");
+		set_err(err, errlen,
+		        "av insert: no fabric, address or output");
 		return KVF_EINVAL;
 	}
 	varies = addr_len_varies(f->fi->addr_format);
