@@ -388,6 +388,35 @@ static void fill_info(struct xfer_fabric *f)
 	nic_path(fi, in->pci_path, sizeof in->pci_path);
 }
 
+static void close_fid(struct fid *fid, const char *what, const char *prov);
+
+/* The endpoint, bound and enabled: 0 or the provider's negative code. */
+static int open_ep(struct xfer_fabric *f, char *err, size_t errlen)
+{
+	const char *prov = f->info.provider;
+	int rc;
+
+	rc = fi_endpoint(f->domain, f->fi, &f->ep, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return rc;
+	}
+	rc = fi_ep_bind(f->ep, &f->av->fid, 0);
+	if (rc == 0)
+		rc = fi_ep_bind(f->ep, &f->cq->fid, FI_TRANSMIT | FI_RECV);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_ep_bind() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return rc;
+	}
+	rc = fi_enable(f->ep);
+	if (rc != 0)
+		set_err(err, errlen, "fabric %s: fi_enable() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+	return rc;
+}
+
 static int open_rail(struct xfer_fabric *f, char *err, size_t errlen)
 {
 	const char *prov = f->info.provider;
@@ -416,26 +445,21 @@ static int open_rail(struct xfer_fabric *f, char *err, size_t errlen)
 	rc = open_cq(f, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = fi_endpoint(f->domain, f->fi, &f->ep, NULL);
-	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
-		return fi_to_kvf(rc);
+	rc = open_ep(f, err, errlen);
+	if (rc == -FI_EBUSY && strcmp(prov, "shm") == 0) {
+		/* shm names its region after our pid; a process of that
+		 * pid that died without closing left it in /dev/shm, and
+		 * the provider, seeing the pid alive (us), refused it and
+		 * removed it. The next endpoint takes a new name. */
+		sc_warn("fabric shm: fi_enable() failed: %s (%d): a dead "
+		        "process's region of our name, now removed; opening "
+		        "the endpoint again", fi_strerror(FI_EBUSY), rc);
+		close_fid(&f->ep->fid, "ep", prov);
+		f->ep = NULL;
+		rc = open_ep(f, err, errlen);
 	}
-	rc = fi_ep_bind(f->ep, &f->av->fid, 0);
-	if (rc == 0)
-		rc = fi_ep_bind(f->ep, &f->cq->fid, FI_TRANSMIT | FI_RECV);
-	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_ep_bind() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
+	if (rc != 0)
 		return fi_to_kvf(rc);
-	}
-	rc = fi_enable(f->ep);
-	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_enable() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
-		return fi_to_kvf(rc);
-	}
 	alen = sizeof(f->info.addr);
 	rc = fi_getname(&f->ep->fid, f->info.addr, &alen);
 	if (rc != 0) {
