@@ -398,8 +398,8 @@ static int open_ep(struct xfer_fabric *f, char *err, size_t errlen)
 
 	rc = fi_endpoint(f->domain, f->fi, &f->ep, NULL);
 	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
+		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s "
+		        "(%d)", prov, fi_strerror(-rc), rc);
 		return rc;
 	}
 	rc = fi_ep_bind(f->ep, &f->av->fid, 0);
