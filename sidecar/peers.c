@@ -68,7 +68,8 @@ struct sc_peers {
 
 static int fabric_addr_of(struct sc_daemon *d, uint32_t rail,
                           const char *sidecar_id, uint64_t epoch,
-                          const ProtobufCBinaryData *addr, uint64_t *fi_addr);
+                          const ProtobufCBinaryData *addr, uint64_t *fi_addr,
+                          char *err, size_t errlen);
 
 /* Our rails' endpoint addresses for a handshake, into bufs (SC_MAX_RAILS
  * entries). */
@@ -143,6 +144,7 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	nng_msg *out;
 	bool same_host = strcmp(h->host_id, d->host_id) == 0;
 	uint64_t caller_addr;
+	char ferr[320];
 	uint64_t *keys = NULL;
 	ProtobufCBinaryData addrs[SC_MAX_RAILS];
 	uint32_t nrails;
@@ -175,14 +177,18 @@ static nng_msg *on_handshake(struct sc_peers *p, const Kvf__Peer__Handshake *h)
 	/* The caller's addresses, so that staged chunks can be read back
 	 * from its slots and answered, and every rail knows its peer. */
 	for (uint32_t i = 0; i < nrails; i++) {
-		if (fabric_addr_of(d, i, h->sidecar_id, h->epoch,
-		                   i ? &h->rail_addrs[i] : &h->fabric_addr,
-		                   &caller_addr) != 0) {
+		const ProtobufCBinaryData *a =
+			i ? &h->rail_addrs[i] : &h->fabric_addr;
+		int rc = fabric_addr_of(d, i, h->sidecar_id, h->epoch, a,
+		                        &caller_addr, ferr, sizeof ferr);
+		if (rc != 0) {
 			pthread_mutex_unlock(&reg->lock);
-			return error_reply(KVF_EFABRIC,
-			                   "fi_av_insert of %s's fabric address "
-			                   "on rail %u failed",
-			                   h->sidecar_id, i);
+			if (rc == KVF_EINVAL) /* the caller's doing */
+				rc = KVF_EPROTO;
+			return error_reply(rc, "sidecar %s cannot take the "
+			                   "address of sidecar %s on rail "
+			                   "%u: %s", d->sidecar_id,
+			                   h->sidecar_id, i, ferr);
 		}
 	}
 	s = sc_registry_session_by_name(reg, h->engine_name);
@@ -639,10 +645,11 @@ static int call(struct sc_daemon *d, const char *url, uint32_t timeout_ms,
 }
 
 /* The fabric address of a remote sidecar run, inserted once. Called with
- * the registry lock held. */
+ * the registry lock held. On failure err has the provider's reason. */
 static int fabric_addr_of(struct sc_daemon *d, uint32_t rail,
                           const char *sidecar_id, uint64_t epoch,
-                          const ProtobufCBinaryData *addr, uint64_t *fi_addr)
+                          const ProtobufCBinaryData *addr, uint64_t *fi_addr,
+                          char *err, size_t errlen)
 {
 	struct sc_registry *reg = d->registry;
 	uint64_t key = sc_hash_str(sidecar_id, epoch ^ ((uint64_t)rail << 56));
@@ -654,7 +661,7 @@ static int fabric_addr_of(struct sc_daemon *d, uint32_t rail,
 		return 0;
 	}
 	rc = xfer_fabric_av_insert(d->rails[rail], addr->data, addr->len,
-	                           fi_addr);
+	                           fi_addr, err, errlen);
 	if (rc == 0)
 		sc_idmap_put(&reg->fabaddrs, key, (void *)(uintptr_t)(*fi_addr + 1));
 	return rc;
@@ -727,7 +734,8 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	bool fresh = false, same_host;
 	ProtobufCBinaryData addrs[SC_MAX_RAILS];
 	uint64_t rail_fi[SC_MAX_RAILS];
-	uint32_t nrails = 1;
+	uint32_t nrails = 1, rail;
+	char ferr[320];
 	int rc;
 
 	if (strlen(url) >= sizeof p->url || strlen(engine_name) >= KVF_MAX_NAME ||
@@ -848,16 +856,24 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 		snprintf(p->engine, sizeof p->engine, "%s", engine_name);
 		fresh = true;
 	}
-	for (uint32_t i = 0; i < nrails && rc == 0; i++)
-		rc = fabric_addr_of(d, i, hr->sidecar_id, hr->epoch,
-		                    i ? &hr->rail_addrs[i] : &hr->fabric_addr,
-		                    &rail_fi[i]);
+	for (rail = 0; rail < nrails; rail++) {
+		rc = fabric_addr_of(d, rail, hr->sidecar_id, hr->epoch,
+		                    rail ? &hr->rail_addrs[rail]
+		                         : &hr->fabric_addr,
+		                    &rail_fi[rail], ferr, sizeof ferr);
+		if (rc != 0)
+			break;
+	}
 	if (rc != 0) {
 		pthread_mutex_unlock(&reg->lock);
 		pthread_mutex_unlock(&ps->resolve_lock);
 		if (fresh)
 			free(p);
-		snprintf(err, errlen, "fi_av_insert of the peer's address failed");
+		/* An address we cannot take is the peer's doing. */
+		if (rc == KVF_EINVAL)
+			rc = KVF_EPROTO;
+		snprintf(err, errlen, "peer sidecar %s at %s: its address on "
+		         "rail %u: %s", hr->sidecar_id, url, rail, ferr);
 		goto out;
 	}
 	if (fresh && sc_idmap_put(&reg->peers, p->id, p) != 0) {

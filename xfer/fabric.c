@@ -43,6 +43,7 @@
 #include "xfer/topo.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,35 @@ static void fill_info(struct xfer_fabric *f)
 	nic_path(fi, in->pci_path, sizeof in->pci_path);
 }
 
+static void close_fid(struct fid *fid, const char *what, const char *prov);
+
+/* The endpoint, bound and enabled: 0 or the provider's negative code. */
+static int open_ep(struct xfer_fabric *f, char *err, size_t errlen)
+{
+	const char *prov = f->info.provider;
+	int rc;
+
+	rc = fi_endpoint(f->domain, f->fi, &f->ep, NULL);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s "
+		        "(%d)", prov, fi_strerror(-rc), rc);
+		return rc;
+	}
+	rc = fi_ep_bind(f->ep, &f->av->fid, 0);
+	if (rc == 0)
+		rc = fi_ep_bind(f->ep, &f->cq->fid, FI_TRANSMIT | FI_RECV);
+	if (rc != 0) {
+		set_err(err, errlen, "fabric %s: fi_ep_bind() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+		return rc;
+	}
+	rc = fi_enable(f->ep);
+	if (rc != 0)
+		set_err(err, errlen, "fabric %s: fi_enable() failed: %s (%d)",
+		        prov, fi_strerror(-rc), rc);
+	return rc;
+}
+
 static int open_rail(struct xfer_fabric *f, char *err, size_t errlen)
 {
 	const char *prov = f->info.provider;
@@ -415,26 +445,21 @@ static int open_rail(struct xfer_fabric *f, char *err, size_t errlen)
 	rc = open_cq(f, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = fi_endpoint(f->domain, f->fi, &f->ep, NULL);
-	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_endpoint() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
-		return fi_to_kvf(rc);
+	rc = open_ep(f, err, errlen);
+	if (rc == -FI_EBUSY && strcmp(prov, "shm") == 0) {
+		/* shm names its region after our pid; a process of that
+		 * pid that died without closing left it in /dev/shm, and
+		 * the provider, seeing the pid alive (us), refused it and
+		 * removed it. The next endpoint takes a new name. */
+		sc_warn("fabric shm: fi_enable() failed: %s (%d): a dead "
+		        "process's region of our name, now removed; opening "
+		        "the endpoint again", fi_strerror(FI_EBUSY), rc);
+		close_fid(&f->ep->fid, "ep", prov);
+		f->ep = NULL;
+		rc = open_ep(f, err, errlen);
 	}
-	rc = fi_ep_bind(f->ep, &f->av->fid, 0);
-	if (rc == 0)
-		rc = fi_ep_bind(f->ep, &f->cq->fid, FI_TRANSMIT | FI_RECV);
-	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_ep_bind() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
+	if (rc != 0)
 		return fi_to_kvf(rc);
-	}
-	rc = fi_enable(f->ep);
-	if (rc != 0) {
-		set_err(err, errlen, "fabric %s: fi_enable() failed: %s (%d)",
-		        prov, fi_strerror(-rc), rc);
-		return fi_to_kvf(rc);
-	}
 	alen = sizeof(f->info.addr);
 	rc = fi_getname(&f->ep->fid, f->info.addr, &alen);
 	if (rc != 0) {
@@ -635,29 +660,98 @@ bool xfer_fabric_trywait(struct xfer_fabric *f)
 	return fi_trywait(f->fabric, fids, 1) == 0;
 }
 
-int xfer_fabric_av_insert(struct xfer_fabric *f, const void *addr,
-                          size_t len, uint64_t *fi_addr)
+/*
+ * Peers' addresses. Not every provider's address has one length: shm's is
+ * the name of the peer's endpoint, "fi_shm://<pid>:<uid>:<n>" and its NUL,
+ * so a sidecar whose pid has one digit more than ours sends one byte more.
+ * Such an address was once refused here for being longer than our own,
+ * and with it every run whose two sidecars' pids straddled 1000, 10000 or
+ * 100000 (docs/PERFORMANCE.md, "Known issues"). Only the fixed formats
+ * (one sockaddr family, EFA's, IB's) are still held to our own length; a
+ * string or a generic sockaddr may be any length that fits.
+ *
+ * fi_av_insert takes no length: the provider reads as much as its format
+ * says, a string up to its NUL. The bytes go through a zeroed buffer one
+ * byte longer than any address we accept, so a short or unterminated
+ * address cannot make it read past what the peer sent.
+ *
+ * FI_SYNC_ERR asks the provider for its reason when it inserts nothing:
+ * tcp;ofi_rxm (the util IP AV) writes it, shm in 1.17 ignores the flag
+ * and fails only what it cannot map (a name shm_open refuses; a peer not
+ * there yet is mapped later), and a provider that refuses the flag is
+ * asked again without it.
+ */
+static bool addr_len_varies(uint32_t fmt)
 {
+	return fmt == FI_ADDR_STR || fmt == FI_SOCKADDR;
+}
+
+int xfer_fabric_av_insert(struct xfer_fabric *f, const void *addr,
+                          size_t len, uint64_t *fi_addr, char *err,
+                          size_t errlen)
+{
+	uint8_t buf[sizeof(f->info.addr) + 1];
+	char str[128], msg[320];
+	size_t slen = sizeof(str);
 	fi_addr_t a = FI_ADDR_NOTAVAIL;
+	int why = INT_MIN; /* untouched: the provider gave no reason */
+	bool varies;
 	int rc;
 
-	if (f == NULL || addr == NULL || len == 0 || fi_addr == NULL)
-		return KVF_EINVAL;
-	if (len > f->info.addr_len && f->info.addr_len != 0) {
-		sc_error("fabric %s: av insert: address of %zu bytes, %s uses "
-		         "%u", f->info.provider, len, f->info.provider,
-		         f->info.addr_len);
+	if (f == NULL || addr == NULL || len == 0 || fi_addr == NULL) {
+		set_err(err, errlen,
+		        "av insert: no fabric, address or output");
 		return KVF_EINVAL;
 	}
-	rc = fi_av_insert(f->av, addr, 1, &a, 0, NULL);
-	if (rc != 1) {
-		sc_error("fabric %s: fi_av_insert() failed: %s (%d)",
-		         f->info.provider, fi_strerror(rc < 0 ? -rc : FI_EINVAL),
-		         rc);
-		return KVF_EFABRIC;
+	varies = addr_len_varies(f->fi->addr_format);
+	if (len > sizeof(f->info.addr) ||
+	    (!varies && f->info.addr_len != 0 && len > f->info.addr_len)) {
+		snprintf(msg, sizeof(msg), "fabric %s: av insert: a peer "
+		         "address of %zu bytes, where %s's are %s%u bytes",
+		         f->info.provider, len, f->info.provider,
+		         varies ? "at most " : "",
+		         varies ? (unsigned)sizeof(f->info.addr)
+		                : f->info.addr_len);
+		sc_error("%s", msg);
+		set_err(err, errlen, "%s", msg);
+		return KVF_EINVAL;
 	}
-	*fi_addr = a;
-	return 0;
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, addr, len);
+	str[0] = '\0';
+	fi_av_straddr(f->av, buf, str, &slen);
+	str[sizeof(str) - 1] = '\0';
+	if (str[0] == '\0') /* a format the provider cannot print */
+		snprintf(str, sizeof(str), "%zu bytes", len);
+	rc = fi_av_insert(f->av, buf, 1, &a, FI_SYNC_ERR, &why);
+	if (rc == -FI_EBADFLAGS || rc == -FI_ENOSYS) {
+		why = INT_MIN;
+		a = FI_ADDR_NOTAVAIL;
+		rc = fi_av_insert(f->av, buf, 1, &a, 0, NULL);
+	}
+	if (rc == 1 && a != FI_ADDR_NOTAVAIL) {
+		*fi_addr = a;
+		return 0;
+	}
+	if (rc < 0)
+		snprintf(msg, sizeof(msg), "fabric %s: fi_av_insert(%s) "
+		         "failed: %s (%d)", f->info.provider, str,
+		         fi_strerror(-rc), rc);
+	else if (why != INT_MIN && why != 0)
+		/* A positive fabric errno by the man page; some give it
+		 * negated. */
+		snprintf(msg, sizeof(msg), "fabric %s: fi_av_insert(%s) "
+		         "failed: %s (%d)", f->info.provider, str,
+		         fi_strerror(why < 0 ? -why : why),
+		         why < 0 ? why : -why);
+	else
+		snprintf(msg, sizeof(msg), "fabric %s: fi_av_insert(%s) "
+		         "inserted nothing (returned %d) and gave no reason; "
+		         "FI_LOG_LEVEL=warn shows the provider's",
+		         f->info.provider, str, rc);
+	sc_error("%s", msg);
+	set_err(err, errlen, "%s", msg);
+	return KVF_EFABRIC;
 }
 
 int xfer_fabric_av_remove(struct xfer_fabric *f, uint64_t fi_addr)

@@ -108,9 +108,16 @@ void xfer_fabric_list_providers(char *buf, size_t len);
 int xfer_fabric_wait_fd(struct xfer_fabric *f);
 bool xfer_fabric_trywait(struct xfer_fabric *f);
 
-/* Peers in the address vector. */
+/*
+ * Peers in the address vector. addr is what the peer's
+ * xfer_fabric_info().addr held, len its addr_len (which differs between
+ * peers with some providers: shm's is a name). Returns 0 with *fi_addr set,
+ * KVF_EINVAL for an address no peer of this provider sends, or
+ * KVF_EFABRIC with the provider's reason in err when it inserted nothing.
+ */
 int xfer_fabric_av_insert(struct xfer_fabric *f, const void *addr,
-                          size_t len, uint64_t *fi_addr);
+                          size_t len, uint64_t *fi_addr, char *err,
+                          size_t errlen);
 int xfer_fabric_av_remove(struct xfer_fabric *f, uint64_t fi_addr);
 
 enum xfer_mem {

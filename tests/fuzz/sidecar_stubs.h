@@ -34,11 +34,14 @@ const struct xfer_fabric_info *xfer_fabric_info(const struct xfer_fabric *f)
 }
 
 int xfer_fabric_av_insert(struct xfer_fabric *f, const void *addr,
-                          size_t len, uint64_t *fi_addr)
+                          size_t len, uint64_t *fi_addr, char *err,
+                          size_t errlen)
 {
 	(void)f;
 	(void)addr;
 	(void)len;
+	(void)err;
+	(void)errlen;
 	*fi_addr = 1;
 	return 0;
 }

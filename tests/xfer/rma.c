@@ -112,7 +112,10 @@ static int open_side(const char *prov, int sock, struct xfer_fabric **f,
 	    tp_read_full(sock, &them, sizeof(them), WAIT_MS))
 		return KVF_ESYSTEM;
 	*them_out = them;
-	rc = xfer_fabric_av_insert(*f, them.addr, them.addr_len, peer);
+	rc = xfer_fabric_av_insert(*f, them.addr, them.addr_len, peer, err,
+	                           sizeof(err));
+	if (rc != 0)
+		diag("av insert %s: %s", prov, err);
 	return rc;
 }
 
