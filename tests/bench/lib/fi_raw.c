@@ -1,17 +1,14 @@
 /*
- * tests/bench/fi_raw.h - the raw libfabric baseline as kvferry-bench runs
- * it: fi_raw_bench (built next to it, in $KVF_BUILD/tests/bench) as a
- * subprocess with a provider, a size range, a window and an op, its CSV
- * rows parsed into a growing set that the rows of a run look sizes up in.
- *
- * Header-only (static functions) because each .c file in tests/bench is a
- * program of its own.
+ * tests/bench/lib/fi_raw.c - runs the raw libfabric baseline for
+ * kvferry-bench: fi_raw_bench, the program with no kvferry code in it, as
+ * a subprocess (tests/tap/proc.h bounds its run), with the provider, op,
+ * sizes and window of the measurement it is compared with; its CSV rows
+ * are kept so that each kvferry row can look up the raw figure of its
+ * size. A missing or failing fi_raw_bench is an error the caller reports:
+ * a ratio against nothing would mislead.
  */
-#ifndef KVF_BENCH_FI_RAW_H
-#define KVF_BENCH_FI_RAW_H
+#include "tests/bench/lib/fi_raw.h"
 
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +16,9 @@
 
 #include "tests/tap/proc.h"
 
-/* One row of fi_raw_bench's CSV. */
-struct raw_row {
-	char mode[8], op[8];
-	uint64_t size, iters;
-	double gbps, usec;
-};
-
-struct raw_set {
-	struct raw_row *rows;
-	int n;
-};
-
-/*
- * Run fi_raw_bench -p prov -m mode -s min -S max -w window [-r] -o csv and
- * append its rows to set. announce: say on stderr what runs. Returns 0,
- * or -1 with why filled (not built, failed, timed out, out of memory).
- * Blocks up to 10 minutes.
- */
-static inline int raw_bench_run(struct raw_set *set, const char *prov,
-    const char *mode, bool read, uint64_t min, uint64_t max, int window,
-    bool announce, char *why, size_t whylen)
+int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
+    bool read, uint64_t min, uint64_t max, int window, bool announce,
+    char *why, size_t whylen)
 {
 	char bin[600], smin[32], smax[32], win[16];
 	const char *argv[16];
@@ -115,7 +94,7 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 	return rc;
 }
 
-static inline const struct raw_row *raw_bench_find(
+const struct raw_row *raw_bench_find(
     const struct raw_set *set, const char *mode, const char *op, uint64_t size)
 {
 	for (int i = 0; i < set->n; i++)
@@ -125,11 +104,9 @@ static inline const struct raw_row *raw_bench_find(
 	return NULL;
 }
 
-static inline void raw_set_fini(struct raw_set *set)
+void raw_set_fini(struct raw_set *set)
 {
 	free(set->rows);
 	set->rows = NULL;
 	set->n = 0;
 }
-
-#endif
