@@ -64,4 +64,17 @@ int bench_opt_int(const char *opt, const char *val, int lo, int hi);
 uint64_t bench_opt_size(
     const char *opt, const char *val, uint64_t lo, uint64_t hi);
 
+/*
+ * BENCH_CK(call): a CUDA runtime call that must succeed, for the benches
+ * built with CUDA (after cuda_runtime_api.h): on failure "prog: call:
+ * cudaErrorName" on stderr and exit 1 (bench_die). A macro, so that this
+ * header needs no CUDA.
+ */
+#define BENCH_CK(call)                                                        \
+	do {                                                                  \
+		cudaError_t ck_ = (call);                                     \
+		if (ck_ != cudaSuccess)                                       \
+			bench_die("%s: %s", #call, cudaGetErrorName(ck_));    \
+	} while (0)
+
 #endif
