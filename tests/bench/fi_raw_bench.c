@@ -39,6 +39,7 @@
 #include <rdma/fi_rma.h>
 
 #include "tests/bench/lib/cli.h"
+#include "tests/bench/lib/fi_raw.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/proc.h"
 
@@ -303,11 +304,11 @@ static void wait_ctx(struct side *s, void *ctx, bool idle_ok)
 
 static size_t iters_for(size_t size, bool lat)
 {
-	size_t it = (lat ? (size_t)64 << 20 : (size_t)512 << 20) / size;
+	size_t it = ((size_t)64 << 20) / size;
 
-	if (lat)
-		return it > 2000 ? 2000 : it < 100 ? 100 : it;
-	return it > 20000 ? 20000 : it < 8 ? 8 : it;
+	if (!lat)
+		return (size_t)raw_bw_iters(size);
+	return it > 2000 ? 2000 : it < 100 ? 100 : it;
 }
 
 /* Window of RMA ops of one size; returns seconds for iters of them. */

@@ -103,14 +103,6 @@ static void stop(void *arg)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static uint64_t iters_for(uint64_t size)
-{
-	/* fi_raw_bench's scaling, so both move about as many bytes. */
-	uint64_t it = ((uint64_t)512 << 20) / size;
-
-	return it > 20000 ? 20000 : it < 8 ? 8 : it;
-}
-
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -307,7 +299,7 @@ static void bw_sweep(struct bench *B, enum kvf_op op)
 	const char *name = op == KVF_WRITE ? "write" : "read";
 
 	for (uint64_t size = B->o.min; size <= B->o.max; size *= 2) {
-		uint64_t iters = iters_for(size);
+		uint64_t iters = raw_bw_iters(size);
 		uint64_t warm = iters / 10 < 2 ? 2 : iters / 10;
 		const struct raw_row *r = raw_find(B, "bw", name, size);
 

@@ -27,6 +27,7 @@
 
 #include "client/kvferry.h"
 #include "tests/bench/lib/cli.h"
+#include "tests/bench/lib/fi_raw.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/ctl.h"
 #include "tests/tap/events.h"
@@ -80,12 +81,10 @@ static double raw_one_link(const char *real, const char *prov, uint64_t size,
 	if (!(p = popen(cmd, "r")))
 		return 0;
 	while (fgets(line, sizeof line, p)) {
-		char pr[64], mode[8], op[8];
-		unsigned long long sz, it;
-		double gb, us;
-		if (sscanf(line, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", pr,
-		           mode, op, &sz, &it, &gb, &us) == 7)
-			g = gb;
+		struct raw_row row;
+
+		if (raw_parse_row(line, &row) == 0)
+			g = row.gbps;
 	}
 	pclose(p);
 	return g;

@@ -16,6 +16,28 @@
 
 #include "tests/tap/proc.h"
 
+uint64_t raw_bw_iters(uint64_t size)
+{
+	uint64_t it = ((uint64_t)512 << 20) / size;
+
+	return it > 20000 ? 20000 : it < 8 ? 8 : it;
+}
+
+int raw_parse_row(const char *line, struct raw_row *row)
+{
+	struct raw_row r;
+	char prov[64];
+	unsigned long long size, iters;
+
+	if (sscanf(line, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", prov,
+		r.mode, r.op, &size, &iters, &r.gbps, &r.usec) != 7)
+		return -1;
+	r.size = size;
+	r.iters = iters;
+	*row = r;
+	return 0;
+}
+
 int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
     bool read, uint64_t min, uint64_t max, int window, bool announce,
     char *why, size_t whylen)
@@ -71,16 +93,10 @@ int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
 	for (char *save = NULL, *l = strtok_r(r.out, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		struct raw_row row;
-		char p[64];
-		unsigned long long size, iters;
 		void *m;
 
-		if (sscanf(l, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", p,
-			row.mode, row.op, &size, &iters, &row.gbps,
-			&row.usec) != 7)
+		if (raw_parse_row(l, &row) != 0)
 			continue;
-		row.size = size;
-		row.iters = iters;
 		m = realloc(set->rows, (set->n + 1) * sizeof *set->rows);
 		if (!m) {
 			snprintf(why, whylen, "out of memory");

@@ -24,6 +24,16 @@ struct raw_set {
 	int n;
 };
 
+/* Iterations of one size in bandwidth mode: about 512 MiB moved, 8 to
+ * 20000. fi_raw_bench's, and kvferry-bench -m bw's so that both move
+ * about as many bytes. */
+uint64_t raw_bw_iters(uint64_t size);
+
+/* A line of fi_raw_bench -o csv (provider,mode,op,size,iters,gbps,usec)
+ * into *row: 0, or -1 (row untouched) when it is not one, as the header
+ * line is not. */
+int raw_parse_row(const char *line, struct raw_row *row);
+
 /*
  * Run fi_raw_bench -p prov -m mode -s min -S max -w window [-r] -o csv and
  * append its rows to set. announce: say on stderr what runs. Returns 0,
