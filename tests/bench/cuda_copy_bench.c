@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "client/kvferry.h"
+#include "tests/bench/lib/cli.h"
 #include "tests/tap/clock.h"
 #include "xfer/cuda.h"
 
@@ -35,13 +36,6 @@ int main(void)
 #define TOTAL ((uint64_t)NPIECE * BLOCK)
 
 static int csv;
-
-static void die(const char *what, cudaError_t rc)
-{
-	fprintf(stderr, "cuda_copy_bench: %s failed: %s\n", what,
-	        cudaGetErrorName(rc));
-	exit(1);
-}
 
 static void report(const char *dir, const char *name, uint32_t pieces,
                    int iters, double secs, double issue_s)
@@ -72,17 +66,11 @@ static void engine(struct xfer_cuda_copier *cp, const char *dir,
 		if (i == 0)
 			issue = 0, t0 = tp_now_s();
 		t1 = tp_now_s();
-		if (xfer_cuda_copy_start(cp, 0, kind, v, n, NULL, &b)) {
-			fprintf(stderr, "cuda_copy_bench: %s %s failed\n", dir,
-			        name);
-			exit(1);
-		}
+		if (xfer_cuda_copy_start(cp, 0, kind, v, n, NULL, &b))
+			bench_die("%s %s failed", dir, name);
 		issue += tp_now_s() - t1;
-		if (xfer_cuda_batch_wait(b, 60000)) {
-			fprintf(stderr, "cuda_copy_bench: %s %s: wait failed\n",
-			        dir, name);
-			exit(1);
-		}
+		if (xfer_cuda_batch_wait(b, 60000))
+			bench_die("%s %s: wait failed", dir, name);
 		pieces = xfer_cuda_batch_pieces(b);
 		xfer_cuda_batch_free(cp, b);
 	}
@@ -108,14 +96,16 @@ static void plain(const char *dir, enum cudaMemcpyKind kind,
 			            : cudaMemcpyAsync(v[k].dst, v[k].src,
 			                              v[k].len, kind, s);
 			if (rc != cudaSuccess)
-				die(name, rc);
+				bench_die("%s failed: %s", name,
+				          cudaGetErrorName(rc));
 		}
 		issue += tp_now_s() - t1;
 		/* The device, not s: a D2D cudaMemcpy returns before the
 		 * copy ends, on the legacy stream. */
 		rc = cudaDeviceSynchronize();
 		if (rc != cudaSuccess)
-			die("cudaDeviceSynchronize", rc);
+			bench_die("cudaDeviceSynchronize failed: %s",
+			          cudaGetErrorName(rc));
 	}
 	report(dir, name, n, iters, tp_now_s() - t0, issue);
 }
@@ -154,11 +144,12 @@ int main(int argc, char **argv)
 	char err[256];
 	int iters = 10, n = 0;
 
+	bench_init("cuda_copy_bench", 2);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-c"))
 			csv = 1;
 		else
-			iters = atoi(argv[i]) > 0 ? atoi(argv[i]) : iters;
+			iters = bench_opt_int("iters", argv[i], 1, 100000);
 	}
 	rc = cudaGetDeviceCount(&n);
 	if (rc != cudaSuccess || n == 0) {
@@ -166,22 +157,22 @@ int main(int argc, char **argv)
 		       rc != cudaSuccess ? cudaGetErrorName(rc) : "0 devices");
 		return 0;
 	}
-	if ((rc = cudaSetDevice(0)) || (rc = cudaGetDeviceProperties(&prop, 0)))
-		die("cudaGetDeviceProperties", rc);
-	if (xfer_cuda_copier_open(&cp, err, sizeof(err))) {
-		fprintf(stderr, "cuda_copy_bench: %s\n", err);
-		return 1;
-	}
+	if ((rc = cudaSetDevice(0)) ||
+	    (rc = cudaGetDeviceProperties(&prop, 0)))
+		bench_die("cudaGetDeviceProperties failed: %s",
+		          cudaGetErrorName(rc));
+	if (xfer_cuda_copier_open(&cp, err, sizeof(err)))
+		bench_die("%s", err);
 	if ((rc = cudaMalloc((void **)&dsrc, TOTAL)) ||
 	    (rc = cudaMalloc((void **)&ddst, TOTAL)) ||
 	    (rc = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)))
-		die("cudaMalloc", rc);
+		bench_die("cudaMalloc failed: %s", cudaGetErrorName(rc));
 	if (xfer_cuda_host_alloc(TOTAL, (void **)&host))
 		return 1;
 	memset(host, 0x3c, TOTAL);
 	if ((rc = cudaMemset(dsrc, 0x5a, TOTAL)) ||
 	    (rc = cudaDeviceSynchronize()))
-		die("cudaMemset", rc);
+		bench_die("cudaMemset failed: %s", cudaGetErrorName(rc));
 	v = calloc(NPIECE, sizeof(*v));
 	if (!v)
 		return 1;
@@ -203,17 +194,17 @@ int main(int argc, char **argv)
 		layout(v, dst, src);
 		one = (struct xfer_cuda_copy){dst, src, TOTAL};
 		xfer_cuda_copier_use_batch_api(cp, true);
-		engine(cp, dirs[d].name, dirs[d].kind, "engine pieces batchapi",
-		       v, NPIECE, iters);
+		engine(cp, dirs[d].name, dirs[d].kind,
+		       "engine pieces batchapi", v, NPIECE, iters);
 		xfer_cuda_copier_use_batch_api(cp, false);
 		engine(cp, dirs[d].name, dirs[d].kind, "engine pieces async",
 		       v, NPIECE, iters);
-		engine(cp, dirs[d].name, dirs[d].kind, "engine one piece", &one,
-		       1, iters);
+		engine(cp, dirs[d].name, dirs[d].kind, "engine one piece",
+		       &one, 1, iters);
 		plain(dirs[d].name, dirs[d].ck, v, NPIECE,
 		      "cudaMemcpyAsync pieces", s, iters);
-		plain(dirs[d].name, dirs[d].ck, &one, 1, "cudaMemcpy one piece",
-		      s, iters);
+		plain(dirs[d].name, dirs[d].ck, &one, 1,
+		      "cudaMemcpy one piece", s, iters);
 	}
 	xfer_cuda_copier_close(cp);
 	xfer_cuda_host_free(host);

@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <getopt.h>
 #include <poll.h>
 #include <sched.h>
@@ -39,21 +38,25 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
+#include "tests/bench/lib/cli.h"
+#include "tests/bench/lib/fi_raw.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/proc.h"
 
 /* The two processes exchange addresses at the start and a byte at the
  * end, each a moment's work for the other side. */
 #define SOCK_MS 120000
+/* The largest -s and -S: the size sweep doubles up to it. */
+#define MAX_SIZE ((uint64_t)1 << 40)
 
+/* Exit status 2: a libfabric call failed, 3: a completion came back with
+ * an error; 1 is bad usage. */
 #define CHECK(call)                                                          \
 	do {                                                                 \
 		int rc_ = (int)(call);                                       \
-		if (rc_ != 0) {                                              \
-			fprintf(stderr, "fi_raw_bench: %s failed: %s (%d)\n", \
-			        #call, fi_strerror(-rc_), rc_);              \
-			exit(2);                                             \
-		}                                                            \
+		if (rc_ != 0)                                                \
+			bench_fail(2, "%s failed: %s (%d)", #call,           \
+			           fi_strerror(-rc_), rc_);                  \
 	} while (0)
 
 struct opts {
@@ -100,9 +103,8 @@ static void xfer_all(int fd, void *p, size_t n, bool wr)
 {
 	if (wr ? tp_write_full(fd, p, n, SOCK_MS)
 	       : tp_read_full(fd, p, n, SOCK_MS)) {
-		fprintf(stderr, "fi_raw_bench: the socketpair closed or the "
-		        "other side was silent for %d s\n", SOCK_MS / 1000);
-		exit(2);
+		bench_fail(2, "the socketpair closed or the other side was "
+		           "silent for %d s", SOCK_MS / 1000);
 	}
 }
 
@@ -139,9 +141,7 @@ static void open_side(struct side *s, struct opts *o, int sock)
 			break;
 	}
 	if (!p) {
-		fprintf(stderr, "fi_raw_bench: provider %s not found\n",
-		        o->prov);
-		exit(2);
+		bench_fail(2, "provider %s not found", o->prov);
 	}
 	s->fi = fi_dupinfo(p);
 	fi_freeinfo(list);
@@ -167,9 +167,7 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	 * as an MLA block's 18 KiB are not one. */
 	s->buf = aligned_alloc(4096, (o->max + 4095) & ~(size_t)4095);
 	if (!s->buf) {
-		fprintf(stderr, "fi_raw_bench: out of memory (%zu bytes)\n",
-		        o->max);
-		exit(2);
+		bench_fail(2, "out of memory (%zu bytes)", o->max);
 	}
 	memset(s->buf, 0xab, o->max);
 	CHECK(fi_mr_reg(s->domain, s->buf, o->max,
@@ -195,8 +193,7 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	xfer_all(sock, &them, sizeof(them), false);
 	rc = fi_av_insert(s->av, them.addr, 1, &s->peer, 0, NULL);
 	if (rc != 1) {
-		fprintf(stderr, "fi_raw_bench: fi_av_insert: %d\n", rc);
-		exit(2);
+		bench_fail(2, "fi_av_insert: %d", rc);
 	}
 	s->rkey = them.key;
 	s->rbase = them.base;
@@ -236,19 +233,18 @@ static int reap(struct side *s, bool idle_ok, int *idle)
 		struct fi_cq_err_entry err = { 0 };
 
 		fi_cq_readerr(s->cq, &err, 0);
-		fprintf(stderr, "fi_raw_bench: completion error: %s (%d)\n",
-		        fi_strerror(err.err), err.err);
-		exit(3);
+		bench_fail(3, "completion error: %s (%d)",
+		           fi_strerror(err.err), err.err);
 	}
 	if (r != -FI_EAGAIN) {
-		fprintf(stderr, "fi_raw_bench: fi_cq_read: %zd\n", r);
-		exit(3);
+		bench_fail(3, "fi_cq_read: %zd", r);
 	}
 	if (idle_ok && ++*idle > 2000) {
 		struct fid *f = &s->cq->fid;
 
 		if (s->wait_fd >= 0 && fi_trywait(s->fabric, &f, 1) == 0) {
-			struct pollfd p = { .fd = s->wait_fd, .events = POLLIN };
+			struct pollfd p = { .fd = s->wait_fd,
+				            .events = POLLIN };
 			poll(&p, 1, 1);
 		} else {
 			sched_yield();
@@ -308,11 +304,11 @@ static void wait_ctx(struct side *s, void *ctx, bool idle_ok)
 
 static size_t iters_for(size_t size, bool lat)
 {
-	size_t it = (lat ? (size_t)64 << 20 : (size_t)512 << 20) / size;
+	size_t it = ((size_t)64 << 20) / size;
 
-	if (lat)
-		return it > 2000 ? 2000 : it < 100 ? 100 : it;
-	return it > 20000 ? 20000 : it < 8 ? 8 : it;
+	if (!lat)
+		return (size_t)raw_bw_iters(size);
+	return it > 2000 ? 2000 : it < 100 ? 100 : it;
 }
 
 /* Window of RMA ops of one size; returns seconds for iters of them. */
@@ -454,19 +450,6 @@ static void target(struct opts *o, int sock)
 	_exit(0);
 }
 
-static size_t parse_size(const char *s)
-{
-	char *end;
-	size_t v = strtoull(s, &end, 10);
-
-	switch (*end) {
-	case 'k': case 'K': return v << 10;
-	case 'm': case 'M': return v << 20;
-	case 'g': case 'G': return v << 30;
-	default: return v;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct opts o = { .prov = "tcp", .min = 0, .max = 0, .window = 64,
@@ -474,12 +457,16 @@ int main(int argc, char **argv)
 	int c, sv[2], status;
 	pid_t pid;
 
+	bench_init("fi_raw_bench", 1);
 	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rDa:A:N:")) != -1) {
 		switch (c) {
 		case 'p': o.prov = optarg; break;
-		case 's': o.min = parse_size(optarg); break;
-		case 'S': o.max = parse_size(optarg); break;
-		case 'w': o.window = atoi(optarg); break;
+		case 's': o.min = bench_opt_size("-s", optarg, 1, MAX_SIZE);
+		          break;
+		case 'S': o.max = bench_opt_size("-S", optarg, 1, MAX_SIZE);
+		          break;
+		case 'w': o.window = bench_opt_int("-w", optarg, 1, 65536);
+		          break;
 		case 'm': o.lat = strcmp(optarg, "lat") == 0; break;
 		case 'o': o.csv = strcmp(optarg, "csv") == 0; break;
 		case 'r': o.read = true; break;
@@ -490,17 +477,21 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: %s [-p prov] [-s min] [-S max]"
 			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]"
-			        " [-a addr] [-A target-addr] [-N target-netns]\n",
-			        argv[0]);
+			        " [-a addr] [-A target-addr]"
+			        " [-N target-netns]\n", argv[0]);
 			return 1;
 		}
+	}
+	if (optind < argc) {
+		bench_err("unexpected argument '%s'", argv[optind]);
+		return 1;
 	}
 	if (!o.min)
 		o.min = o.lat ? 8 : 4096;
 	if (!o.max)
 		o.max = o.lat ? 65536 : (size_t)64 << 20;
-	if (o.window < 1 || o.min > o.max) {
-		fprintf(stderr, "fi_raw_bench: bad window or sizes\n");
+	if (o.min > o.max) {
+		bench_err("-s %zu is above -S %zu", o.min, o.max);
 		return 1;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
@@ -512,12 +503,12 @@ int main(int argc, char **argv)
 		if (o.tns) {
 			char path[300];
 			int fd;
-			snprintf(path, sizeof path, "/var/run/netns/%s", o.tns);
+			snprintf(path, sizeof path, "/var/run/netns/%s",
+			         o.tns);
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-				fprintf(stderr, "fi_raw_bench: entering netns "
-				        "%s failed: %s\n", o.tns,
-				        strerror(errno));
+				bench_err("entering netns %s failed: %s",
+				          o.tns, strerror(errno));
 				_exit(2);
 			}
 			close(fd);

@@ -8,7 +8,7 @@
  *   bw    WRITE and READ of one segment per transfer, sizes -s..-S (4 KiB to
  *         64 MiB), a window of -w transfers in flight, warm-up excluded,
  *         iterations scaled by size as fi_raw_bench scales them; then the
- *         KV workload of the demo (kv_shape.h): a 4096-token and a
+ *         KV workload of the demo (lib/kv_shape.h): a 4096-token and a
  *         128-token request pushed with kvf_submit_blocks, one at a time,
  *         timed from submit to the decode engine's notification, against
  *         raw 64 KiB writes (one per layer and block: what the blocks
@@ -20,7 +20,7 @@
  *         kvf_submit_blocks with 256 blocks: each call timed alone, in
  *         batches, completions drained between batches so the ring never
  *         fills; median and p99 in ns.
- *   kv    (only when named; kv_sweep.h) KV-shaped requests of a model
+ *   kv    (only when named; lib/kv_sweep.c) KV-shaped requests of a model
  *         preset (Llama-3-8B/70B, Qwen2.5-32B, DeepSeek-V3 MLA) over
  *         request lengths, with prefill and decode TP (one engine per
  *         rank), WRITE or READ, requests in flight, decode peers and
@@ -44,7 +44,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,9 +53,11 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
-#include "tests/bench/fi_raw.h"
-#include "tests/bench/kv_shape.h"
-#include "tests/bench/kv_sweep.h"
+#include "tests/bench/lib/cli.h"
+#include "tests/bench/lib/fi_raw.h"
+#include "tests/bench/lib/kv_shape.h"
+#include "tests/bench/lib/kv_sweep.h"
+#include "tests/tap/clock.h"
 #include "tests/tap/proc.h"
 
 #define PROG "kvferry-bench"
@@ -64,6 +65,7 @@
 #define EV_MAX 64
 #define RUN_LIMIT_S 120.0 /* no single measurement may take longer */
 #define KV_SPARE 8u
+#define GIB (1ull << 30) /* the largest -s and -S */
 
 struct opts {
 	const char *prov;
@@ -87,56 +89,19 @@ struct bench {
 	uint64_t next_tag;
 };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static struct bench *g_bench;
-
-static void die(const char *fmt, ...)
+/* bench_die's clean-up: the sidecars must not outlive a failed run. */
+static void stop(void *arg)
 {
-	va_list ap;
+	struct bench *B = arg;
 
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (g_bench) {
-		kvf_close(g_bench->a);
-		kvf_close(g_bench->b);
-		g_bench->a = g_bench->b = NULL;
-		tp_daemon_stop(&g_bench->sa, SIGTERM, 5000);
-		tp_daemon_stop(&g_bench->sb, SIGTERM, 5000);
-	}
-	exit(1);
+	kvf_close(B->a);
+	kvf_close(B->b);
+	B->a = B->b = NULL;
+	tp_daemon_stop(&B->sa, SIGTERM, 5000);
+	tp_daemon_stop(&B->sb, SIGTERM, 5000);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	uint64_t v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	return *end ? 0 : v;
-}
-
-static uint64_t iters_for(uint64_t size)
-{
-	/* fi_raw_bench's scaling, so both move about as many bytes. */
-	uint64_t it = ((uint64_t)512 << 20) / size;
-
-	return it > 20000 ? 20000 : it < 8 ? 8 : it;
-}
 
 static int cmp_u64(const void *x, const void *y)
 {
@@ -171,20 +136,20 @@ static void drain(struct bench *B, kvf_client *c, uint64_t *done,
 	while (*done < want) {
 		int n = 0, rc = kvf_wait(c, ev, EV_MAX, 1000, &n);
 		if (rc != 0)
-			die("kvf_wait() failed: %s (%d): %s", kvf_strerror(rc),
-			    rc, kvf_last_error());
+			bench_die("kvf_wait() failed: %s (%d): %s",
+			    kvf_strerror(rc), rc, kvf_last_error());
 		for (int i = 0; i < n; i++) {
 			if (ev[i].type != KVF_EV_XFER_DONE)
 				continue;
 			if (ev[i].status != 0)
-				die("transfer %llu failed: %s: %s",
+				bench_die("transfer %llu failed: %s: %s",
 				    (unsigned long long)ev[i].xfer,
 				    kvf_strerror(ev[i].status), ev[i].message);
 			(*done)++;
 		}
-		if (n == 0 && kv_now() > limit)
-			die("no completion for %.0f s (%llu of %llu done)",
-			    RUN_LIMIT_S, (unsigned long long)*done,
+		if (n == 0 && tp_now_s() > limit)
+			bench_die("no completion for %.0f s (%llu of %llu "
+			    "done)", RUN_LIMIT_S, (unsigned long long)*done,
 			    (unsigned long long)want);
 	}
 	(void)B;
@@ -198,25 +163,25 @@ static void wait_notif(struct bench *B, uint64_t tag, double limit)
 	for (;;) {
 		int n = 0, rc = kvf_wait(B->b, &ev, 1, 1000, &n);
 		if (rc != 0)
-			die("kvf_wait() on the target failed: %s (%d): %s",
-			    kvf_strerror(rc), rc, kvf_last_error());
+			bench_die("kvf_wait() on the target failed: %s (%d): "
+			    "%s", kvf_strerror(rc), rc, kvf_last_error());
 		if (n == 1 && ev.type == KVF_EV_NOTIF) {
 			uint64_t got;
 			if (ev.tag_len != sizeof got)
-				die("notification with a %u-byte tag",
+				bench_die("notification with a %u-byte tag",
 				    ev.tag_len);
 			memcpy(&got, ev.tag, sizeof got);
 			if (got == tag)
 				return;
-			die("notification %llu arrived, %llu expected",
+			bench_die("notification %llu arrived, %llu expected",
 			    (unsigned long long)got, (unsigned long long)tag);
 		}
-		if (kv_now() > limit)
-			die("no notification for %.0f s", RUN_LIMIT_S);
+		if (tp_now_s() > limit)
+			bench_die("no notification for %.0f s", RUN_LIMIT_S);
 	}
 }
 
-/* ---- the raw baseline ---------------------------------------------------- */
+/* ---- the raw baseline --------------------------------------------------- */
 
 static void raw_run(struct bench *B, const char *mode, bool read,
                     uint64_t min, uint64_t max)
@@ -227,7 +192,7 @@ static void raw_run(struct bench *B, const char *mode, bool read,
 		return;
 	if (raw_bench_run(&B->raw, B->o.prov, mode, read, min, max,
 	                  B->o.window, !B->o.csv, why, sizeof why) != 0)
-		die("%s", why);
+		bench_die("%s", why);
 }
 
 static const struct raw_row *raw_find(struct bench *B, const char *mode,
@@ -300,7 +265,7 @@ static void row(struct bench *B, const char *section, const char *op,
 	fflush(stdout);
 }
 
-/* ---- bandwidth ------------------------------------------------------------ */
+/* ---- bandwidth ---------------------------------------------------------- */
 
 /* iters transfers of one size-byte segment, window in flight; seconds. */
 static double bw_once(struct bench *B, enum kvf_op op, uint64_t size,
@@ -308,7 +273,7 @@ static double bw_once(struct bench *B, enum kvf_op op, uint64_t size,
 {
 	struct kvf_seg seg = {B->ra, B->rb, 0, 0, size};
 	uint64_t posted = 0, done = 0;
-	double t0 = kv_now(), limit = t0 + RUN_LIMIT_S;
+	double t0 = tp_now_s(), limit = t0 + RUN_LIMIT_S;
 
 	while (done < iters) {
 		while (posted < iters &&
@@ -318,15 +283,15 @@ static double bw_once(struct bench *B, enum kvf_op op, uint64_t size,
 			if (rc == KVF_EAGAIN)
 				break;
 			if (rc != 0)
-				die("kvf_submit(%llu bytes) failed: %s (%d): %s",
-				    (unsigned long long)size, kvf_strerror(rc),
-				    rc, kvf_last_error());
+				bench_die("kvf_submit(%llu bytes) failed: %s "
+				    "(%d): %s", (unsigned long long)size,
+				    kvf_strerror(rc), rc, kvf_last_error());
 			posted++;
 		}
 		/* One event at least, then whatever else is there. */
 		drain(B, B->a, &done, done + 1, limit);
 	}
-	return kv_now() - t0;
+	return tp_now_s() - t0;
 }
 
 static void bw_sweep(struct bench *B, enum kvf_op op)
@@ -334,7 +299,7 @@ static void bw_sweep(struct bench *B, enum kvf_op op)
 	const char *name = op == KVF_WRITE ? "write" : "read";
 
 	for (uint64_t size = B->o.min; size <= B->o.max; size *= 2) {
-		uint64_t iters = iters_for(size);
+		uint64_t iters = raw_bw_iters(size);
 		uint64_t warm = iters / 10 < 2 ? 2 : iters / 10;
 		const struct raw_row *r = raw_find(B, "bw", name, size);
 
@@ -365,18 +330,18 @@ static void kv_setup(struct bench *B)
 		rc = kvf_alloc_host(B->b, kv_region_bytes(B->kb_blocks), &lb,
 		                    (void **)&B->kpb, &B->kb);
 	if (rc != 0)
-		die("KV regions: kvf_alloc_host() failed: %s (%d): %s",
+		bench_die("KV regions: kvf_alloc_host() failed: %s (%d): %s",
 		    kvf_strerror(rc), rc, kvf_last_error());
 	for (uint32_t i = 0; i < B->ka_blocks; i++)
 		for (uint32_t l = 0; l < KV_LAYERS; l++)
-			kv_fill_piece(kv_piece(B->kpa, B->ka_blocks, l, i), SEED,
-			              l, i);
+			kv_fill_piece(kv_piece(B->kpa, B->ka_blocks, l, i),
+			              SEED, l, i);
 	/* The handshake carries the regions: resolve again to learn it. */
 	rc = kvf_resolve_peer(B->a, B->sb.peer_url, "bench-b", 10000,
 	                      &B->peer);
 	if (rc != 0)
-		die("kvf_resolve_peer() failed: %s (%d): %s", kvf_strerror(rc),
-		    rc, kvf_last_error());
+		bench_die("kvf_resolve_peer() failed: %s (%d): %s",
+		    kvf_strerror(rc), rc, kvf_last_error());
 }
 
 /* One KV request of nblocks pushed; seconds from submit to the target's
@@ -393,15 +358,15 @@ static double kv_request(struct bench *B, uint32_t nblocks)
 		local[i] = i;
 		remote[i] = kv_decode_block(B->kb_blocks, i);
 	}
-	t0 = kv_now();
+	t0 = tp_now_s();
 	limit = t0 + RUN_LIMIT_S;
 	rc = kvf_submit_blocks(B->a, KVF_WRITE, B->peer, B->ka, B->kb, local,
 	                       remote, nblocks, &xo, NULL);
 	if (rc != 0)
-		die("kvf_submit_blocks(%u blocks) failed: %s (%d): %s", nblocks,
-		    kvf_strerror(rc), rc, kvf_last_error());
+		bench_die("kvf_submit_blocks(%u blocks) failed: %s (%d): %s",
+		    nblocks, kvf_strerror(rc), rc, kvf_last_error());
 	wait_notif(B, tag, limit);
-	t1 = kv_now();
+	t1 = tp_now_s();
 	drain(B, B->a, &done, 1, limit);
 	return t1 - t0;
 }
@@ -415,8 +380,8 @@ static void kv_check(struct bench *B, uint32_t nblocks)
 				kv_piece(B->kpb, B->kb_blocks, l, bb), SEED, l,
 				i);
 			if (at >= 0)
-				die("KV check: request block %u layer %u byte "
-				    "%ld differs on the target",
+				bench_die("KV check: request block %u layer "
+				    "%u byte %ld differs on the target",
 				    i, l, at);
 		}
 }
@@ -456,14 +421,14 @@ static void mode_bw(struct bench *B)
 		fill(B->pa, B->o.max, SEED);
 		bw_sweep(B, KVF_WRITE);
 		if (memcmp(B->pa, B->pb, B->o.max) != 0)
-			die("WRITE sweep: the target's bytes differ from the "
-			    "source's");
+			bench_die("WRITE sweep: the target's bytes differ "
+			    "from the source's");
 	}
 	if (!B->o.only || !strcmp(B->o.only, "read")) {
 		fill(B->pb, B->o.max, SEED + 1);
 		bw_sweep(B, KVF_READ);
 		if (memcmp(B->pa, B->pb, B->o.max) != 0)
-			die("READ sweep: the bytes read differ from the "
+			bench_die("READ sweep: the bytes read differ from the "
 			    "target's");
 	}
 	if (!B->o.only || !strcmp(B->o.only, "kv")) {
@@ -472,7 +437,7 @@ static void mode_bw(struct bench *B)
 	}
 }
 
-/* ---- latency -------------------------------------------------------------- */
+/* ---- latency ------------------------------------------------------------ */
 
 static void mode_lat(struct bench *B)
 {
@@ -482,7 +447,7 @@ static void mode_lat(struct bench *B)
 	double raw_kv = 0;
 
 	if (!v)
-		die("out of memory");
+		bench_die("out of memory");
 	raw_run(B, "lat", false, 4096, 4096);
 	if (!raw_find(B, "bw", "write", KV_PIECE))
 		raw_run(B, "bw", false, KV_PIECE, KV_PIECE);
@@ -498,12 +463,12 @@ static void mode_lat(struct bench *B)
 		uint64_t tag = ++B->next_tag, done = 0;
 		struct kvf_xfer_opts xo = {.tag = &tag, .tag_len = sizeof tag};
 		uint64_t t0 = kv_now_ns();
-		double limit = kv_now() + RUN_LIMIT_S;
+		double limit = tp_now_s() + RUN_LIMIT_S;
 		int rc = kvf_submit(B->a, KVF_WRITE, B->peer, &seg, 1, &xo,
 		                    NULL);
 
 		if (rc != 0)
-			die("kvf_submit() failed: %s (%d): %s",
+			bench_die("kvf_submit() failed: %s (%d): %s",
 			    kvf_strerror(rc), rc, kvf_last_error());
 		wait_notif(B, tag, limit);
 		if (i >= 0)
@@ -523,7 +488,8 @@ static void mode_lat(struct bench *B)
 	for (int i = 0; i < NKV; i++)
 		v[i] = (uint64_t)(kv_request(B, 8) * 1e9);
 	{
-		const struct raw_row *b64 = raw_find(B, "bw", "write", KV_PIECE);
+		const struct raw_row *b64 =
+		        raw_find(B, "bw", "write", KV_PIECE);
 		uint64_t bytes = 8ull * KV_LAYERS * KV_PIECE;
 		if (b64 && r)
 			raw_kv = (double)bytes / (b64->gbps * 1e9) * 1e6 +
@@ -549,7 +515,7 @@ static void mode_post(struct bench *B)
 	int rc;
 
 	if (!v)
-		die("out of memory");
+		bench_die("out of memory");
 	/* The clock's own cost, to read the figures against. */
 	for (int i = 0; i < 1000; i++) {
 		t0 = kv_now_ns();
@@ -572,13 +538,13 @@ static void mode_post(struct bench *B)
 			                NULL, NULL);
 			t1 = kv_now_ns();
 			if (rc != 0)
-				die("kvf_submit(64 segments) failed: %s (%d): "
-				    "%s",
+				bench_die("kvf_submit(64 segments) failed: "
+				    "%s (%d): %s",
 				    kvf_strerror(rc), rc, kvf_last_error());
 			if (s >= 0)
 				v[s] = t1 - t0;
 		}
-		drain(B, B->a, &done, n, kv_now() + RUN_LIMIT_S);
+		drain(B, B->a, &done, n, tp_now_s() + RUN_LIMIT_S);
 	}
 	row(B, "post", "kvf_submit", NSEG, SAMPLES,
 	    (double)pct(v, SAMPLES, 0.5), (double)pct(v, SAMPLES, 0.99), 0,
@@ -593,7 +559,7 @@ static void mode_post(struct bench *B)
 		rc = kvf_resolve_peer(B->a, B->sb.peer_url, "bench-b", 10000,
 		                      &B->peer);
 	if (rc != 0)
-		die("posting regions: %s (%d): %s", kvf_strerror(rc), rc,
+		bench_die("posting regions: %s (%d): %s", kvf_strerror(rc), rc,
 		    kvf_last_error());
 	for (uint32_t i = 0; i < NBLK; i++) {
 		local[i] = i;
@@ -603,16 +569,18 @@ static void mode_post(struct bench *B)
 		uint64_t done = 0, n = 0;
 		for (int k = 0; k < BATCH; k++, s++, n++) {
 			t0 = kv_now_ns();
-			rc = kvf_submit_blocks(B->a, KVF_WRITE, B->peer, sa, sb,
-			                       local, remote, NBLK, NULL, NULL);
+			rc = kvf_submit_blocks(B->a, KVF_WRITE, B->peer, sa,
+			                       sb, local, remote, NBLK, NULL,
+			                       NULL);
 			t1 = kv_now_ns();
 			if (rc != 0)
-				die("kvf_submit_blocks(256) failed: %s (%d): %s",
+				bench_die("kvf_submit_blocks(256) failed: %s "
+				    "(%d): %s",
 				    kvf_strerror(rc), rc, kvf_last_error());
 			if (s >= 0)
 				v[s] = t1 - t0;
 		}
-		drain(B, B->a, &done, n, kv_now() + RUN_LIMIT_S);
+		drain(B, B->a, &done, n, tp_now_s() + RUN_LIMIT_S);
 	}
 	row(B, "post", "kvf_submit_blocks", NBLK, SAMPLES,
 	    (double)pct(v, SAMPLES, 0.5), (double)pct(v, SAMPLES, 0.99), 0,
@@ -625,7 +593,7 @@ static void mode_post(struct bench *B)
 	free(v);
 }
 
-/* ---- set-up ---------------------------------------------------------------- */
+/* ---- set-up ------------------------------------------------------------- */
 
 static void start(struct bench *B)
 {
@@ -636,30 +604,30 @@ static void start(struct bench *B)
 
 	kv_sidecar_args(args, B->o.prov, addr, sizeof addr, "a");
 	if (tp_daemon_start(&B->sa, "a", args, NULL) != 0)
-		die("sidecar A (provider %s) did not start", B->o.prov);
+		bench_die("sidecar A (provider %s) did not start", B->o.prov);
 	kv_sidecar_args(args, B->o.prov, addr, sizeof addr, "b");
 	if (tp_daemon_start(&B->sb, "b", args, NULL) != 0)
-		die("sidecar B (provider %s) did not start", B->o.prov);
+		bench_die("sidecar B (provider %s) did not start", B->o.prov);
 	oa.socket_path = B->sa.engine_socket;
 	ob.socket_path = B->sb.engine_socket;
 	oa.ring_bytes = ob.ring_bytes = 4u << 20;
 	if ((rc = kvf_connect("bench-a", &oa, &B->a)) != 0 ||
 	    (rc = kvf_connect("bench-b", &ob, &B->b)) != 0)
-		die("kvf_connect() failed: %s (%d): %s", kvf_strerror(rc), rc,
-		    kvf_last_error());
+		bench_die("kvf_connect() failed: %s (%d): %s",
+		    kvf_strerror(rc), rc, kvf_last_error());
 	rc = kvf_alloc_host(B->a, B->o.max, NULL, (void **)&B->pa, &B->ra);
 	if (rc == 0)
 		rc = kvf_alloc_host(B->b, B->o.max, NULL, (void **)&B->pb,
 		                    &B->rb);
 	if (rc != 0)
-		die("kvf_alloc_host(%llu) failed: %s (%d): %s",
+		bench_die("kvf_alloc_host(%llu) failed: %s (%d): %s",
 		    (unsigned long long)B->o.max, kvf_strerror(rc), rc,
 		    kvf_last_error());
 	rc = kvf_resolve_peer(B->a, B->sb.peer_url, "bench-b", 10000,
 	                      &B->peer);
 	if (rc != 0)
-		die("kvf_resolve_peer() failed: %s (%d): %s", kvf_strerror(rc),
-		    rc, kvf_last_error());
+		bench_die("kvf_resolve_peer() failed: %s (%d): %s",
+		    kvf_strerror(rc), rc, kvf_last_error());
 }
 
 static void usage(FILE *f)
@@ -697,6 +665,7 @@ int main(int argc, char **argv)
 	const char *mode = "all", *fmt = NULL;
 	int c;
 
+	bench_init(PROG, 2);
 	B->o.prov = "tcp";
 	B->o.min = 4096;
 	B->o.max = 64ull << 20;
@@ -706,9 +675,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'p': B->o.prov = optarg; break;
 		case 'm': mode = optarg; break;
-		case 's': B->o.min = parse_size(optarg); break;
-		case 'S': B->o.max = parse_size(optarg); break;
-		case 'w': B->o.window = atoi(optarg); break;
+		case 's': B->o.min = bench_opt_size("-s", optarg, 64, GIB);
+		          break;
+		case 'S': B->o.max = bench_opt_size("-S", optarg, 64, GIB);
+		          break;
+		case 'w': B->o.window = bench_opt_int("-w", optarg, 1, 1024);
+		          break;
 		case 'o': fmt = optarg; break;
 		case 'R': B->o.no_raw = true; break;
 		case 'x': B->o.only = optarg; break;
@@ -725,9 +697,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind < argc || B->o.window < 1 || B->o.window > 1024) {
-		fprintf(stderr,
-		        PROG ": bad arguments: window wants 1..1024\n");
+	if (optind < argc) {
+		bench_err("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
@@ -739,24 +710,22 @@ int main(int argc, char **argv)
 		if ((rc = kvs_opts_parse(&ko, &ka, B->o.prov, B->o.window,
 		                         B->o.no_raw, B->o.only)) != 0)
 			return rc;
-		if (kv_find_build(PROG) != 0)
+		if (kv_find_build() != 0)
 			return 1;
 		rc = kv_sweep_main(&ko);
 		if (ko.mout && ko.mout != stdout && fclose(ko.mout) != 0) {
-			fprintf(stderr, PROG ": -o %s: %s\n", fmt,
-			        strerror(errno));
+			bench_err("-o %s: %s", fmt, strerror(errno));
 			rc = 1;
 		}
 		return rc;
 	}
 	if (ka.any) {
-		fprintf(stderr, PROG ": -M, -B, -T, -L, -c, -P, -r, -A and -i "
-		        "go with -m kv\n");
+		bench_err("-M, -B, -T, -L, -c, -P, -r, -A and -i go with -m "
+		          "kv");
 		return 2;
 	}
 	if (fmt && strcmp(fmt, "csv") != 0) {
-		fprintf(stderr, PROG ": -o '%s': only csv (json goes with -m "
-		        "kv)\n", fmt);
+		bench_err("-o '%s': only csv (json goes with -m kv)", fmt);
 		return 2;
 	}
 	B->o.csv = fmt != NULL;
@@ -764,25 +733,23 @@ int main(int argc, char **argv)
 	B->o.lat = !strcmp(mode, "all") || !strcmp(mode, "lat");
 	B->o.post = !strcmp(mode, "all") || !strcmp(mode, "post");
 	if (!B->o.bw && !B->o.lat && !B->o.post) {
-		fprintf(stderr, PROG ": -m '%s': want all, bw, lat, post or "
-		        "kv\n", mode);
+		bench_err("-m '%s': want all, bw, lat, post or kv", mode);
 		return 2;
 	}
-	if (B->o.min < 64 || B->o.max < B->o.min || B->o.max > (1ull << 30)) {
-		fprintf(stderr, PROG ": bad arguments: sizes want 64 <= min "
-		        "<= max <= 1g\n");
+	if (B->o.max < B->o.min) {
+		bench_err("bad arguments: sizes want 64 <= min <= max <= 1g");
 		usage(stderr);
 		return 2;
 	}
 	if (B->o.max < 128 * 64)
 		B->o.max = 128 * 64; /* the posting test's segments */
-	if (kv_find_build(PROG) != 0)
+	if (kv_find_build() != 0)
 		return 1;
-	g_bench = B;
+	bench_at_die(stop, B);
 	start(B);
 	if (!B->o.csv)
-		printf("kvferry-bench: provider %s, window %d, sidecars %s and "
-		       "%s, %ld CPUs online\n",
+		printf("kvferry-bench: provider %s, window %d, sidecars %s "
+		       "and %s, %ld CPUs online\n",
 		       B->o.prov, B->o.window, B->sa.peer_url, B->sb.peer_url,
 		       sysconf(_SC_NPROCESSORS_ONLN));
 	if (B->o.bw)
@@ -796,7 +763,7 @@ int main(int argc, char **argv)
 	B->a = B->b = NULL;
 	if (tp_daemon_stop(&B->sa, SIGTERM, 5000) != 0 ||
 	    tp_daemon_stop(&B->sb, SIGTERM, 5000) != 0) {
-		fprintf(stderr, PROG ": a sidecar did not stop on SIGTERM\n");
+		bench_err("a sidecar did not stop on SIGTERM");
 		return 1;
 	}
 	raw_set_fini(&B->raw);

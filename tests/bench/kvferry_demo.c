@@ -3,7 +3,7 @@
  * one machine. Two kvferryd sidecars on loopback (tcp;ofi_rxm unless
  * --provider says otherwise) in a temp dir; a "prefill" engine process
  * fills the KV blocks of one request in a Llama-3-8B-shaped layout (see
- * kv_shape.h) and pushes them with kvf_submit_blocks to a "decode" engine
+ * lib/kv_shape.h) and pushes them with kvf_submit_blocks to a "decode" engine
  * process through its sidecar. The decode engine picks its own blocks and
  * tells prefill which (over a pipe, as a router would), and when the
  * notification arrives checks every byte, and that nothing outside its
@@ -15,7 +15,6 @@
  * Exit status: 0 when every byte matched and everything stopped cleanly;
  * 1 on a mismatch or a failed step; 2 for bad usage.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,17 +25,20 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
-#include "tests/bench/kv_shape.h"
+#include "tests/bench/lib/cli.h"
+#include "tests/bench/lib/kv_shape.h"
+#include "tests/tap/clock.h"
 #include "tests/tap/events.h"
 #include "tests/tap/proc.h"
 
 #define SEED 0x6b76666572727921ull /* fixed: the demo is deterministic */
-#define SPARE_BLOCKS 8u            /* decode blocks the request must not touch */
+/* Decode blocks the request must not touch. */
+#define SPARE_BLOCKS 8u
 #define SENTINEL 0xa5
 #define MAX_TOKENS 32768u          /* 4 GiB of KV per engine */
 #define WAIT_MS 120000
 
-static const char *prog = "kvferry_demo";
+#define PROG "kvferry_demo"
 
 /* Each engine's waits: events passed over, a failure and a timeout go to
  * stderr named by the engine (stdout is the demo's report). */
@@ -81,8 +83,8 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 	                    &h.region);
 	if (rc != 0)
 		FAIL("decode: kvf_alloc_host(%llu bytes) failed: %s (%d): %s",
-		     (unsigned long long)kv_region_bytes(num), kvf_strerror(rc),
-		     rc, kvf_last_error());
+		     (unsigned long long)kv_region_bytes(num),
+		     kvf_strerror(rc), rc, kvf_last_error());
 	memset(buf, SENTINEL, kv_region_bytes(num));
 	blocks = malloc(nblocks * sizeof *blocks);
 	if (!blocks)
@@ -98,7 +100,7 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 
 	if (!tp_wait_event(c, KVF_EV_NOTIF, WAIT_MS, &ev, &decode_wait))
 		goto out;
-	t_notif = kv_now();
+	t_notif = tp_now_s();
 	if (ev.tag_len != 6 || memcmp(ev.tag, "req-42", 6) != 0 ||
 	    strcmp(ev.peer_engine, "prefill") != 0)
 		FAIL("decode: notification with tag '%.*s' from '%s', want "
@@ -115,7 +117,8 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 			if (at >= 0 && bad++ < 5)
 				fprintf(stderr,
 				        "decode: MISMATCH: request block %u "
-				        "(decode block %u) layer %u byte %ld\n",
+				        "(decode block %u) layer %u byte "
+				        "%ld\n",
 				        i, blocks[i], l, at);
 		}
 	}
@@ -126,12 +129,11 @@ static int decode_main(const char *sock, uint32_t nblocks, int to_pre,
 			for (uint64_t k = 0; k < KV_PIECE; k++) {
 				if (p[k] != SENTINEL) {
 					if (bad++ < 5)
-						fprintf(stderr,
-						        "decode: spare block %u "
-						        "layer %u byte %llu was "
-						        "overwritten\n",
-						        b, l,
-						        (unsigned long long)k);
+						fprintf(stderr, "decode: "
+						    "spare block %u layer %u "
+						    "byte %llu was "
+						    "overwritten\n", b, l,
+						    (unsigned long long)k);
 					break;
 				}
 			}
@@ -187,7 +189,8 @@ static int prefill_main(const char *sock, const char *decode_url,
 	/* "Prefill": the request's KV, block i in local block i. */
 	for (uint32_t i = 0; i < nblocks; i++)
 		for (uint32_t l = 0; l < KV_LAYERS; l++)
-			kv_fill_piece(kv_piece(buf, nblocks, l, i), SEED, l, i);
+			kv_fill_piece(kv_piece(buf, nblocks, l, i), SEED, l,
+			              i);
 
 	if (tp_read_full(from_dec, &h, sizeof h, 30000) != 0 ||
 	    h.nblocks != nblocks)
@@ -203,20 +206,20 @@ static int prefill_main(const char *sock, const char *decode_url,
 		local[i] = i;
 	rc = kvf_resolve_peer(c, decode_url, "decode", 10000, &peer);
 	if (rc != 0)
-		FAIL("prefill: kvf_resolve_peer(%s, decode) failed: %s (%d): %s",
-		     decode_url, kvf_strerror(rc), rc, kvf_last_error());
+		FAIL("prefill: kvf_resolve_peer(%s, decode) failed: %s (%d): "
+		     "%s", decode_url, kvf_strerror(rc), rc, kvf_last_error());
 
-	t0 = kv_now();
+	t0 = tp_now_s();
 	rc = kvf_submit_blocks(c, KVF_WRITE, peer, region, h.region, local,
 	                       remote, nblocks, &xo, &x);
 	if (rc != 0)
-		FAIL("prefill: kvf_submit_blocks(%u blocks) failed: %s (%d): %s",
-		     nblocks, kvf_strerror(rc), rc, kvf_last_error());
+		FAIL("prefill: kvf_submit_blocks(%u blocks) failed: %s (%d): "
+		     "%s", nblocks, kvf_strerror(rc), rc, kvf_last_error());
 	if (tp_write_full(to_dec, &t0, sizeof t0, 10000) != 0)
 		FAIL("prefill: cannot reach decode over the pipe");
 	if (!tp_wait_event(c, KVF_EV_XFER_DONE, WAIT_MS, &ev, &prefill_wait))
 		goto out;
-	t1 = kv_now();
+	t1 = tp_now_s();
 	if (ev.xfer != x || ev.status != 0)
 		FAIL("prefill: transfer %llu ended with %s: %s",
 		     (unsigned long long)ev.xfer, kvf_strerror(ev.status),
@@ -240,11 +243,9 @@ static int reap(pid_t pid, int ms, const char *who)
 	int code = tp_reap(pid, ms);
 
 	if (code < 0)
-		fprintf(stderr, "%s: %s did not finish in %d ms; killed\n",
-		        prog, who, ms);
+		bench_err("%s did not finish in %d ms; killed", who, ms);
 	else if (code > 128)
-		fprintf(stderr, "%s: %s died of signal %d\n", prog, who,
-		        code - 128);
+		bench_err("%s died of signal %d", who, code - 128);
 	return code > 128 ? -1 : code;
 }
 
@@ -260,12 +261,12 @@ static void show_log(const struct tp_daemon *d, const char *name)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s [--provider NAME] [--tokens N]\n"
+	        "usage: " PROG " [--provider NAME] [--tokens N]\n"
 	        "  --provider NAME  libfabric provider for both sidecars "
 	        "(default tcp, i.e. tcp;ofi_rxm; also shm)\n"
 	        "  --tokens N       request length in tokens, 1..%u "
 	        "(default 4096)\n",
-	        prog, MAX_TOKENS);
+	        MAX_TOKENS);
 }
 
 int main(int argc, char **argv)
@@ -283,23 +284,15 @@ int main(int argc, char **argv)
 	uint32_t nblocks;
 	pid_t pre, dec;
 
+	bench_init(PROG, 2);
 	while ((c = getopt_long(argc, argv, "p:t:h", longs, NULL)) != -1) {
-		char *end;
 		switch (c) {
 		case 'p':
 			prov = optarg;
 			break;
 		case 't':
-			errno = 0;
-			tokens = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || tokens < 1 ||
-			    tokens > MAX_TOKENS) {
-				fprintf(stderr,
-				        "%s: --tokens '%s': want a whole "
-				        "number from 1 to %u\n",
-				        prog, optarg, MAX_TOKENS);
-				return 2;
-			}
+			tokens = bench_opt_u32("--tokens", optarg, 1,
+			                       MAX_TOKENS);
 			break;
 		case 'h':
 			usage(stdout);
@@ -310,12 +303,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
-		        argv[optind]);
+		bench_err("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
-	if (kv_find_build(prog) != 0)
+	if (kv_find_build() != 0)
 		return 1;
 	nblocks = kv_blocks_for(tokens);
 
@@ -343,14 +335,12 @@ int main(int argc, char **argv)
 	char addr[64];
 	kv_sidecar_args(args, prov, addr, sizeof addr, "prefill");
 	if (tp_daemon_start(&a, "prefill-sidecar", args, NULL) != 0) {
-		fprintf(stderr, "%s: the prefill sidecar did not start\n",
-		        prog);
+		bench_err("the prefill sidecar did not start");
 		return 1;
 	}
 	kv_sidecar_args(args, prov, addr, sizeof addr, "decode");
 	if (tp_daemon_start(&b, "decode-sidecar", args, NULL) != 0) {
-		fprintf(stderr, "%s: the decode sidecar did not start\n",
-		        prog);
+		bench_err("the decode sidecar did not start");
 		tp_daemon_stop(&a, SIGTERM, 5000);
 		return 1;
 	}
@@ -375,8 +365,8 @@ int main(int argc, char **argv)
 	if (pre == 0) {
 		close(d2p[1]);
 		close(p2d[0]);
-		_exit(prefill_main(a.engine_socket, b.peer_url, nblocks, d2p[0],
-		                   p2d[1]));
+		_exit(prefill_main(a.engine_socket, b.peer_url, nblocks,
+		                   d2p[0], p2d[1]));
 	}
 	close(d2p[0]);
 	close(d2p[1]);
@@ -404,8 +394,7 @@ stop:;
 		show_log(&b, "decode");
 	}
 	if (!clean) {
-		fprintf(stderr, "%s: a sidecar did not stop cleanly on "
-		        "SIGTERM\n", prog);
+		bench_err("a sidecar did not stop cleanly on SIGTERM");
 		rc = 1;
 	} else {
 		printf("stopped: both sidecars exited 0 on SIGTERM; temp dir "

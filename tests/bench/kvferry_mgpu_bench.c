@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/bench/lib/cli.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
@@ -37,16 +38,6 @@ int main(void)
 
 #define PIECE (64u << 10) /* 2 (K,V) x 8 heads x 16 tokens x 128 x bf16 */
 #define LAYERS 32u        /* Llama-3-8B */
-
-#define CK(x)                                                                \
-	do {                                                                 \
-		cudaError_t e_ = (x);                                        \
-		if (e_ != cudaSuccess) {                                     \
-			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__,         \
-			        __LINE__, #x, cudaGetErrorName(e_));         \
-			exit(1);                                             \
-		}                                                            \
-	} while (0)
 
 struct fig {
 	double best, mean; /* GB/s */
@@ -76,7 +67,7 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 		double t0 = tp_now_s();
 		if (kvf_submit_blocks(src, KVF_WRITE, peer, lr, rr, ids,
 		                      dst_ids, blocks, &o, NULL) != 0) {
-			fprintf(stderr, "submit: %s\n", kvf_last_error());
+			bench_err("submit: %s", kvf_last_error());
 			return -1;
 		}
 		if (!tp_wait_event(dst, KVF_EV_NOTIF, 60000, &ev,
@@ -85,7 +76,7 @@ static int push(kvf_client *src, kvf_client *dst, kvf_peer peer,
 		double dt = tp_now_s() - t0;
 		if (!tp_wait_event(src, KVF_EV_XFER_DONE, 60000, &ev,
 		                   &tp_wait_stderr) || ev.status != 0) {
-			fprintf(stderr, "completion not ok\n");
+			bench_err("completion not ok");
 			return -1;
 		}
 		if (it > 0) /* the first is warm-up */
@@ -99,36 +90,34 @@ static void peer_copy(void *dst, const void *src, uint64_t bytes,
                       uint64_t piece, int iters, struct fig *f)
 {
 	cudaStream_t s;
-	CK(cudaSetDevice(0));
-	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+	BENCH_CK(cudaSetDevice(0));
+	BENCH_CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	for (int it = 0; it <= iters; it++) {
 		double t0 = tp_now_s();
 		for (uint64_t off = 0; off < bytes; off += piece)
-			CK(cudaMemcpyPeerAsync((uint8_t *)dst + off, 1,
-			                       (const uint8_t *)src + off, 0,
-			                       piece < bytes - off ? piece
-			                                           : bytes - off,
-			                       s));
-		CK(cudaStreamSynchronize(s));
+			BENCH_CK(cudaMemcpyPeerAsync((uint8_t *)dst + off, 1,
+			    (const uint8_t *)src + off, 0,
+			    piece < bytes - off ? piece : bytes - off, s));
+		BENCH_CK(cudaStreamSynchronize(s));
 		double dt = tp_now_s() - t0;
 		if (it > 0)
 			fig_add(f, (double)bytes / dt / 1e9);
 	}
-	CK(cudaStreamDestroy(s));
+	BENCH_CK(cudaStreamDestroy(s));
 }
 
 /* Does GPU 1 hold GPU 0's layer-blocks where dst_ids put them? */
 static int check(const uint8_t *want, const uint8_t *g1, uint8_t *got,
                  uint32_t blocks, const uint32_t *dst_ids, uint64_t bytes)
 {
-	CK(cudaMemcpy(got, g1, bytes, cudaMemcpyDeviceToHost));
+	BENCH_CK(cudaMemcpy(got, g1, bytes, cudaMemcpyDeviceToHost));
 	for (uint32_t l = 0; l < LAYERS; l++)
 		for (uint32_t b = 0; b < blocks; b++) {
 			size_t s = ((size_t)l * blocks + b) * PIECE;
 			size_t d = ((size_t)l * blocks + dst_ids[b]) * PIECE;
 			if (memcmp(got + d, want + s, PIECE) != 0) {
-				fprintf(stderr, "layer %u block %u -> %u: wrong "
-				        "bytes on GPU 1\n", l, b, dst_ids[b]);
+				bench_err("layer %u block %u -> %u: wrong "
+				          "bytes on GPU 1", l, b, dst_ids[b]);
 				return -1;
 			}
 		}
@@ -142,13 +131,14 @@ int main(int argc, char **argv)
 	int iters = 5, csv = 0, debug = 0, opt, n = 0, p01 = 0, p10 = 0;
 	struct tp_daemon c, d;
 
+	bench_init("kvferry_mgpu_bench", 2);
 	while ((opt = getopt(argc, argv, "p:t:i:o:d")) != -1) {
 		if (opt == 'p')
 			prov = optarg;
 		else if (opt == 't')
-			tokens = (uint32_t)atoi(optarg);
+			tokens = bench_opt_u32("-t", optarg, 16, 1u << 20);
 		else if (opt == 'i')
-			iters = atoi(optarg);
+			iters = bench_opt_int("-i", optarg, 1, 1000);
 		else if (opt == 'o')
 			csv = strcmp(optarg, "csv") == 0;
 		else if (opt == 'd')
@@ -159,11 +149,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (tokens < 16 || iters < 1) {
-		fprintf(stderr, "kvferry_mgpu_bench: -t needs >= 16 tokens "
-		        "and -i >= 1 iteration\n");
-		return 2;
-	}
 	if (cudaGetDeviceCount(&n) != cudaSuccess || n < 2) {
 		printf("kvferry_mgpu_bench: needs 2 CUDA devices, sees %d\n",
 		       n);
@@ -172,28 +157,28 @@ int main(int argc, char **argv)
 	uint32_t blocks = (tokens + 15) / 16;
 	uint64_t bytes = (uint64_t)LAYERS * blocks * PIECE;
 	uint8_t *g0, *g1;
-	CK(cudaSetDevice(0));
-	CK(cudaMalloc((void **)&g0, bytes));
-	CK(cudaSetDevice(1));
-	CK(cudaMalloc((void **)&g1, bytes));
+	BENCH_CK(cudaSetDevice(0));
+	BENCH_CK(cudaMalloc((void **)&g0, bytes));
+	BENCH_CK(cudaSetDevice(1));
+	BENCH_CK(cudaMalloc((void **)&g1, bytes));
 	struct fig p1off = {0};
 	peer_copy(g1, g0, bytes, bytes, iters, &p1off);
 
-	CK(cudaDeviceCanAccessPeer(&p01, 0, 1));
-	CK(cudaDeviceCanAccessPeer(&p10, 1, 0));
+	BENCH_CK(cudaDeviceCanAccessPeer(&p01, 0, 1));
+	BENCH_CK(cudaDeviceCanAccessPeer(&p10, 1, 0));
 	/* The baseline gets direct peer copies, as the sidecar's imports do
 	 * (cudaIpcMemLazyEnablePeerAccess). */
 	if (p01) {
-		CK(cudaSetDevice(0));
+		BENCH_CK(cudaSetDevice(0));
 		cudaError_t e = cudaDeviceEnablePeerAccess(1, 0);
 		if (e != cudaSuccess && e != cudaErrorPeerAccessAlreadyEnabled)
-			CK(e);
+			BENCH_CK(e);
 	}
 	if (p10) {
-		CK(cudaSetDevice(1));
+		BENCH_CK(cudaSetDevice(1));
 		cudaError_t e = cudaDeviceEnablePeerAccess(0, 0);
 		if (e != cudaSuccess && e != cudaErrorPeerAccessAlreadyEnabled)
-			CK(e);
+			BENCH_CK(e);
 	}
 	(void)cudaGetLastError();
 
@@ -201,17 +186,13 @@ int main(int argc, char **argv)
 	                          "--log-level", debug ? "debug" : "info",
 	                          NULL};
 	if (tp_daemon_start(&c, "c", ss, NULL) ||
-	    tp_daemon_start(&d, "d", ss, NULL)) {
-		fprintf(stderr, "sidecars did not start\n");
-		return 1;
-	}
+	    tp_daemon_start(&d, "d", ss, NULL))
+		bench_die("sidecars did not start");
 	struct kvf_connect_opts oc = {.socket_path = c.engine_socket};
 	struct kvf_connect_opts od = {.socket_path = d.engine_socket};
 	kvf_client *pc, *pd;
-	if (kvf_connect("gpu0", &oc, &pc) || kvf_connect("gpu1", &od, &pd)) {
-		fprintf(stderr, "connect: %s\n", kvf_last_error());
-		return 1;
-	}
+	if (kvf_connect("gpu0", &oc, &pc) || kvf_connect("gpu1", &od, &pd))
+		bench_die("connect: %s", kvf_last_error());
 
 	struct kvf_layout l = {LAYERS, blocks, PIECE, (uint64_t)blocks * PIECE,
 	                       PIECE, 0};
@@ -221,30 +202,26 @@ int main(int argc, char **argv)
 	kvf_region r0, r1;
 	kvf_peer peer;
 
-	if (!ids || !rev || !want || !got) {
-		fprintf(stderr, "out of memory\n");
-		return 1;
-	}
+	if (!ids || !rev || !want || !got)
+		bench_die("out of memory");
 	for (uint32_t i = 0; i < blocks; i++) {
 		ids[i] = i;
 		rev[i] = blocks - 1 - i;
 	}
 	tp_pattern_fill(want, bytes, 1);
-	CK(cudaMemcpy(g0, want, bytes, cudaMemcpyHostToDevice));
-	CK(cudaMemset(g1, 0, bytes));
+	BENCH_CK(cudaMemcpy(g0, want, bytes, cudaMemcpyHostToDevice));
+	BENCH_CK(cudaMemset(g1, 0, bytes));
 	if (kvf_register_cuda(pc, g0, bytes, &l, &r0) ||
 	    kvf_register_cuda(pd, g1, bytes, &l, &r1) ||
-	    kvf_resolve_peer(pc, d.peer_url, "gpu1", 0, &peer)) {
-		fprintf(stderr, "setup: %s\n", kvf_last_error());
-		return 1;
-	}
+	    kvf_resolve_peer(pc, d.peer_url, "gpu1", 0, &peer))
+		bench_die("setup: %s", kvf_last_error());
 
 	struct fig kc = {0}, ks = {0}, p1 = {0}, pp = {0};
 	int bad = 0;
 	if (push(pc, pd, peer, r0, r1, ids, ids, blocks, bytes, iters, &kc) ||
 	    check(want, g1, got, blocks, ids, bytes))
 		bad = 1;
-	CK(cudaMemset(g1, 0, bytes));
+	BENCH_CK(cudaMemset(g1, 0, bytes));
 	if (push(pc, pd, peer, r0, r1, ids, rev, blocks, bytes, iters, &ks) ||
 	    check(want, g1, got, blocks, rev, bytes))
 		bad = 1;
@@ -262,8 +239,9 @@ int main(int argc, char **argv)
 	} else {
 		printf("# GPU 0 -> GPU 1, llama3-8b %u tokens: %u layers x %u "
 		       "blocks x 64 KiB = %.0f MiB; peer access %s; provider "
-		       "%s\n", tokens, LAYERS, blocks, (double)bytes / 1048576.0,
-		       p01 && p10 ? "yes" : "NO", prov);
+		       "%s\n", tokens, LAYERS, blocks,
+		       (double)bytes / 1048576.0, p01 && p10 ? "yes" : "NO",
+		       prov);
 		printf("%-36s %6s %9s %9s %9s\n", "path", "iters", "GB/s",
 		       "mean", "ms/xfer");
 		const struct {
@@ -296,8 +274,8 @@ int main(int argc, char **argv)
 	kvf_close(pd);
 	tp_daemon_stop(&c, SIGTERM, 8000);
 	tp_daemon_stop(&d, SIGTERM, 8000);
-	CK(cudaFree(g0));
-	CK(cudaFree(g1));
+	BENCH_CK(cudaFree(g0));
+	BENCH_CK(cudaFree(g1));
 	free(want);
 	free(got);
 	free(ids);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sidecar/plan.h"
+#include "tests/bench/lib/cli.h"
 #include "tests/tap/clock.h"
 
 #define LAYERS 80u
@@ -45,28 +46,27 @@ static void run(const char *name, const struct ipc_xfer_view *v,
 	sc_plan_build(&p, &env, v, err, sizeof err); /* warm-up */
 	t0 = tp_now_s();
 	for (int i = 0; i < iters; i++)
-		if (sc_plan_build(&p, &env, v, err, sizeof err) != 0) {
-			fprintf(stderr, "%s: %s\n", name, err);
-			exit(1);
-		}
+		if (sc_plan_build(&p, &env, v, err, sizeof err) != 0)
+			bench_die("%s: %s", name, err);
 	double dt = (tp_now_s() - t0) / iters;
-	printf("%-28s %8llu segments -> %6u ops  %8.1f us  %6.1f M segments/s\n",
-	       name, (unsigned long long)nseg, p.nops, dt * 1e6,
-	       (double)nseg / dt / 1e6);
+	printf("%-28s %8llu segments -> %6u ops  %8.1f us  %6.1f M "
+	       "segments/s\n", name, (unsigned long long)nseg, p.nops,
+	       dt * 1e6, (double)nseg / dt / 1e6);
 	sc_plan_fini(&p);
 }
 
 int main(void)
 {
 	uint64_t len = (uint64_t)LAYERS * BLOCKS * PIECE;
-	struct kvf_layout l = {LAYERS, BLOCKS, PIECE, (uint64_t)BLOCKS * PIECE,
-	                       PIECE, 0};
+	struct kvf_layout l = {LAYERS, BLOCKS, PIECE,
+	                       (uint64_t)BLOCKS * PIECE, PIECE, 0};
 	size_t nseg = (size_t)LAYERS * BLOCKS;
 	size_t bytes = ipc_sub_xfer_size(0, IPC_SEG_BYTES, (uint32_t)nseg);
 	struct ipc_sub_xfer *h = calloc(1, bytes);
 	struct ipc_xfer_view v;
 	char err[160];
 
+	bench_init("plan_bench", 2);
 	loc = (struct sc_region){.id = 1, .base = malloc(len), .len = len,
 	                         .has_layout = true, .layout = l};
 	rem = (struct sc_remote_region){.id = 2, .len = len, .key = 7,
@@ -78,11 +78,11 @@ int main(void)
 	for (uint32_t ly = 0, i = 0; ly < LAYERS; ly++)
 		for (uint32_t b = 0; b < BLOCKS; b++, i++)
 			s[i] = (struct kvf_seg){1, 2,
-			                        ((uint64_t)ly * BLOCKS + b) * PIECE,
-			                        ((uint64_t)ly * BLOCKS + 255 - b) * PIECE,
-			                        PIECE};
+			    ((uint64_t)ly * BLOCKS + b) * PIECE,
+			    ((uint64_t)ly * BLOCKS + 255 - b) * PIECE, PIECE};
 	if (ipc_wire_parse_xfer(h, bytes, &v, err, sizeof err))
-		return 1;
+		bench_die("byte segments: ipc_wire_parse_xfer() failed: %s",
+		          err);
 	run("byte segments, scattered", &v, nseg);
 	for (uint32_t ly = 0, i = 0; ly < LAYERS; ly++)
 		for (uint32_t b = 0; b < BLOCKS; b++, i++)
@@ -90,8 +90,8 @@ int main(void)
 	run("byte segments, in order", &v, nseg);
 
 	/* Block pairs: 256 pairs expand to 20,480 layer-block segments. */
-	struct ipc_sub_xfer *hb = calloc(1, ipc_sub_xfer_size(0, IPC_SEG_BLOCKS,
-	                                                     BLOCKS));
+	size_t hbytes = ipc_sub_xfer_size(0, IPC_SEG_BLOCKS, BLOCKS);
+	struct ipc_sub_xfer *hb = calloc(1, hbytes);
 	hb->op = KVF_WRITE;
 	hb->mode = IPC_SEG_BLOCKS;
 	hb->nseg = BLOCKS;
@@ -100,14 +100,15 @@ int main(void)
 	struct ipc_block_pair *bp = (struct ipc_block_pair *)(hb + 1);
 	for (uint32_t b = 0; b < BLOCKS; b++)
 		bp[b] = (struct ipc_block_pair){b, BLOCKS - 1 - b};
-	if (ipc_wire_parse_xfer(hb, ipc_sub_xfer_size(0, IPC_SEG_BLOCKS, BLOCKS),
-	                        &v, err, sizeof err))
-		return 1;
+	if (ipc_wire_parse_xfer(hb, hbytes, &v, err, sizeof err))
+		bench_die("block list: ipc_wire_parse_xfer() failed: %s",
+		          err);
 	run("block list, scattered", &v, nseg);
 	for (uint32_t b = 0; b < BLOCKS; b++)
 		bp[b].remote = b;
 	run("block list, in order", &v, nseg);
-	printf("goal: at least 5 M segments/s turned into provider operations\n");
+	printf("goal: at least 5 M segments/s turned into provider "
+	       "operations\n");
 	free(h);
 	free(hb);
 	free(loc.base);

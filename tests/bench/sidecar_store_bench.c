@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "client/kvferry.h"
+#include "tests/bench/lib/cli.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/fio.h"
 #include "tests/tap/proc.h"
@@ -37,13 +38,6 @@ struct cfg {
 	const char *direct;
 	int csv, nofio;
 };
-
-static void die(const char *what, int ret)
-{
-	fprintf(stderr, "sidecar_store_bench: %s: %s (%s)\n", what,
-	        kvf_last_error(), kvf_strerror(ret));
-	exit(1);
-}
 
 /* Submit saves or loads of objects [first, first + count), then wait for
  * every completion. Returns the seconds it took. */
@@ -68,24 +62,26 @@ static double pass(kvf_client *c, kvf_region r, const struct cfg *g,
 		       KVF_EAGAIN)
 			usleep(100);
 		if (rc)
-			die(save ? "save" : "load", rc);
+			bench_die("%s: %s (%s)", save ? "save" : "load",
+			          kvf_last_error(), kvf_strerror(rc));
 	}
 	while (left) {
 		int n = 0, rc = kvf_wait(c, ev, 64, 1000, &n);
 		if (rc)
-			die("kvf_wait", rc);
+			bench_die("kvf_wait: %s (%s)", kvf_last_error(),
+			          kvf_strerror(rc));
 		for (int i = 0; i < n; i++) {
 			if (ev[i].type != KVF_EV_XFER_DONE)
 				continue;
 			if (ev[i].status) {
-				fprintf(stderr, "sidecar_store_bench: %s\n",
-				        ev[i].message);
-				die("completion", ev[i].status);
+				bench_die("completion: %s (%s)", ev[i].message,
+				          kvf_strerror(ev[i].status));
 			}
 			left--;
 		}
 		if (tp_now_s() > end)
-			die("wait", KVF_ETIMEDOUT);
+			bench_die("wait: no completion in 600 s (%s)",
+			          kvf_strerror(KVF_ETIMEDOUT));
 	}
 	free(blocks);
 	return tp_now_s() - t0;
@@ -102,15 +98,21 @@ int main(int argc, char **argv)
 	void *base;
 	int opt, rc, direct;
 
+	bench_init("sidecar_store_bench", 2);
 	while ((opt = getopt(argc, argv, "d:b:l:n:o:q:D:i:mF")) != -1) {
 		switch (opt) {
 		case 'd': g.dir = optarg; break;
-		case 'b': g.bbytes = strtoull(optarg, NULL, 0); break;
-		case 'l': g.layers = (uint32_t)atoi(optarg); break;
-		case 'n': g.per_obj = (uint32_t)atoi(optarg); break;
-		case 'o': g.objects = (uint32_t)atoi(optarg); break;
-		case 'q': g.qd = (uint32_t)atoi(optarg); break;
-		case 'i': g.iters = (uint32_t)atoi(optarg); break;
+		case 'b': g.bbytes = bench_opt_size("-b", optarg, 1, 1u << 30);
+		          break;
+		case 'l': g.layers = bench_opt_u32("-l", optarg, 1, 1024);
+		          break;
+		case 'n': g.per_obj = bench_opt_u32("-n", optarg, 1, 1u << 20);
+		          break;
+		case 'o': g.objects = bench_opt_u32("-o", optarg, 2, 1u << 20);
+		          break;
+		case 'q': g.qd = bench_opt_u32("-q", optarg, 1, 4096); break;
+		case 'i': g.iters = bench_opt_u32("-i", optarg, 1, 1000);
+		          break;
 		case 'D': g.direct = optarg; break;
 		case 'm': g.csv = 1; break;
 		case 'F': g.nofio = 1; break;
@@ -120,12 +122,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!g.bbytes || !g.layers || !g.per_obj || g.objects < 2 || !g.qd ||
-	    !g.iters) {
-		fprintf(stderr, "sidecar_store_bench: sizes and counts must be "
-		        "> 0, objects >= 2\n");
-		return 2;
-	}
+	if (optind < argc)
+		return bench_bad("argument", argv[optind], "none expected");
 	snprintf(dir, sizeof dir, "%s/kvf-sc-store-bench-XXXXXX", g.dir);
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -137,22 +135,21 @@ int main(int argc, char **argv)
 		const char *args[] = {"--provider", "tcp", "--store-dir", dir,
 		                      "--store-queue-depth", qd,
 		                      "--store-direct", g.direct, NULL};
-		if (tp_daemon_start(&d, "sidecar", args, NULL) != 0) {
-			fprintf(stderr, "sidecar_store_bench: kvferryd did not "
-			        "start\n");
-			return 1;
-		}
+		if (tp_daemon_start(&d, "sidecar", args, NULL) != 0)
+			bench_die("kvferryd did not start");
 	}
 	co.socket_path = d.engine_socket;
 	co.ring_bytes = 4u << 20;
 	if ((rc = kvf_connect("bench", &co, &c)) != 0)
-		die("kvf_connect", rc);
+		bench_die("kvf_connect: %s (%s)", kvf_last_error(),
+		          kvf_strerror(rc));
 	uint32_t nblocks = g.per_obj * g.objects;
 	struct kvf_layout l = {g.layers, nblocks, g.bbytes,
 	                       (uint64_t)nblocks * g.bbytes, g.bbytes, 0};
 	uint64_t region = (uint64_t)g.layers * nblocks * g.bbytes;
 	if ((rc = kvf_alloc_host(c, region, &l, &base, &r)) != 0)
-		die("kvf_alloc_host", rc);
+		bench_die("kvf_alloc_host: %s (%s)", kvf_last_error(),
+		          kvf_strerror(rc));
 	for (uint64_t i = 0; i < region; i += 4096)
 		memset((char *)base + i, (int)(i >> 12),
 		       region - i < 4096 ? region - i : 4096);
@@ -177,7 +174,7 @@ int main(int argc, char **argv)
 	tp_daemon_stop(&d, SIGTERM, 10000);
 	snprintf(cmd, sizeof cmd, "rm -f '%s'/*.kvs '%s'/.lock", dir, dir);
 	if (system(cmd) != 0)
-		fprintf(stderr, "sidecar_store_bench: cleanup failed\n");
+		bench_err("cleanup of %s failed", dir);
 
 	double fw = 0, fr = 0;
 	if (!g.nofio) {
@@ -205,17 +202,18 @@ int main(int argc, char **argv)
 		       "direct %s, %u objects of %u layers x %u blocks, best "
 		       "of %u\n", g.dir, direct ? "on" : "off", count,
 		       g.layers, g.per_obj, g.iters);
-		printf("%-5s %10s %4s %12s %9s %9s %6s %12s\n", "op", "block",
-		       "qd", "bytes", "GB/s", "fio GB/s", "ratio", "us/object");
-		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f %6.2f "
-		       "%12.1f\n", "save", g.bbytes, g.qd, bytes, gs, fw,
+		printf("%-5s %10s %4s %12s %9s %9s %6s %12s\n", "op",
+		       "block", "qd", "bytes", "GB/s", "fio GB/s", "ratio",
+		       "us/object");
+		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f "
+		       "%6.2f %12.1f\n", "save", g.bbytes, g.qd, bytes, gs, fw,
 		       fw > 0 ? gs / fw : 0, bs / count * 1e6);
-		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f %6.2f "
-		       "%12.1f\n", "load", g.bbytes, g.qd, bytes, gl, fr,
+		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f "
+		       "%6.2f %12.1f\n", "load", g.bbytes, g.qd, bytes, gl, fr,
 		       fr > 0 ? gl / fr : 0, bl / count * 1e6);
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
-		fprintf(stderr, "sidecar_store_bench: cleanup failed\n");
+		bench_err("cleanup of %s failed", dir);
 	return 0;
 }

@@ -16,6 +16,7 @@
  * Warm-up (one object saved and loaded) is excluded; each figure is the
  * best of iters runs.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,16 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/bench/lib/cli.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/fio.h"
 #include "xfer/store.h"
-
-static void die(const char *what, int ret, const char *msg)
-{
-	fprintf(stderr, "store_bench: %s: %s (%s)\n", what, msg,
-	        kvf_strerror(ret));
-	exit(1);
-}
 
 /* Wait for n completions; exits on any failure. */
 static void drain(struct xfer_store *s, int n)
@@ -43,11 +38,13 @@ static void drain(struct xfer_store *s, int n)
 		int got = xfer_store_poll(s, d, 64);
 		for (int i = 0; i < got; i++)
 			if (d[i].status)
-				die("operation", d[i].status, d[i].msg);
+				bench_die("operation: %s (%s)", d[i].msg,
+				          kvf_strerror(d[i].status));
 		n -= got;
 		if (n > 0 && got == 0) {
 			if (tp_now_s() > end)
-				die("drain", KVF_ETIMEDOUT, "no completion");
+				bench_die("drain: no completion (%s)",
+				          kvf_strerror(KVF_ETIMEDOUT));
 			xfer_store_wait(s, 100);
 		}
 	}
@@ -74,15 +71,18 @@ static double pass(struct xfer_store *s, const struct cfg *c, char *base,
 	for (uint32_t o = first; o < first + count; o++) {
 		for (uint32_t l = 0; l < c->layers; l++)
 			for (uint32_t b = 0; b < c->per_obj; b++)
-				v[l * c->per_obj + b] = base + l * layer_stride +
-				        ((uint64_t)o * c->per_obj + b) * c->bbytes;
+				v[l * c->per_obj + b] =
+				        base + l * layer_stride +
+				        ((uint64_t)o * c->per_obj + b) *
+				                c->bbytes;
 		snprintf(name, sizeof(name), "prefix-%u", o);
 		int ret = save ? xfer_store_save(s, name, NULL, v, nb,
 		                                 c->bbytes, NULL)
 		               : xfer_store_load(s, name, NULL, v, nb,
 		                                 c->bbytes, NULL);
 		if (ret)
-			die(save ? "save" : "load", ret, "refused");
+			bench_die("%s: refused (%s)", save ? "save" : "load",
+			          kvf_strerror(ret));
 	}
 	drain(s, (int)count);
 	free(v);
@@ -95,44 +95,51 @@ int main(int argc, char **argv)
 	                 XFER_STORE_DIRECT_AUTO, 0, 0, 0 };
 	int opt;
 
+	bench_init("store_bench", 1);
 	while ((opt = getopt(argc, argv, "d:b:l:n:o:q:D:i:RmF")) != -1) {
 		switch (opt) {
 		case 'd': c.dir = optarg; break;
-		case 'b': c.bbytes = strtoull(optarg, NULL, 0); break;
-		case 'l': c.layers = (uint32_t)atoi(optarg); break;
-		case 'n': c.per_obj = (uint32_t)atoi(optarg); break;
-		case 'o': c.objects = (uint32_t)atoi(optarg); break;
-		case 'q': c.qd = (uint32_t)atoi(optarg); break;
-		case 'i': c.iters = (uint32_t)atoi(optarg); break;
+		case 'b': c.bbytes = bench_opt_size("-b", optarg, 1, 1u << 30);
+		          break;
+		case 'l': c.layers = bench_opt_u32("-l", optarg, 1, 1024);
+		          break;
+		case 'n': c.per_obj = bench_opt_u32("-n", optarg, 1, 1u << 20);
+		          break;
+		case 'o': c.objects = bench_opt_u32("-o", optarg, 2, 1u << 20);
+		          break;
+		case 'q': c.qd = bench_opt_u32("-q", optarg, 1, 4096); break;
+		case 'i': c.iters = bench_opt_u32("-i", optarg, 1, 1000);
+		          break;
 		case 'D':
 			if (xfer_store_direct_parse(optarg) < 0)
-				die("-D", KVF_EINVAL, "auto, on or off");
+				exit(bench_bad("-D", optarg,
+				               "want auto, on or off"));
 			c.direct = xfer_store_direct_parse(optarg);
 			break;
 		case 'R': c.reg = 1; break;
 		case 'm': c.csv = 1; break;
 		case 'F': c.nofio = 1; break;
 		default:
-			fprintf(stderr, "usage: see the top of store_bench.c\n");
+			fprintf(stderr,
+			        "usage: see the top of store_bench.c\n");
 			return 2;
 		}
 	}
-	if (!c.bbytes || !c.layers || !c.per_obj || c.objects < 2 || !c.qd ||
-	    !c.iters)
-		die("arguments", KVF_EINVAL, "sizes and counts must be > 0, "
-		    "objects >= 2");
+	if (optind < argc)
+		exit(bench_bad("argument", argv[optind], "none expected"));
 
 	char dir[600];
 	snprintf(dir, sizeof(dir), "%s/kvf-store-bench-XXXXXX", c.dir);
 	if (!mkdtemp(dir))
-		die("mkdtemp", KVF_ESYSTEM, dir);
+		bench_die("mkdtemp: %s (%s)", dir, strerror(errno));
 	c.dir = dir;
 
 	uint64_t region = (uint64_t)c.layers * c.per_obj * c.objects *
 	                  c.bbytes;
 	char *base = NULL;
 	if (posix_memalign((void **)&base, 4096, region))
-		die("alloc", KVF_ENOMEM, "region");
+		bench_die("alloc: region of %" PRIu64 " bytes (%s)", region,
+		          kvf_strerror(KVF_ENOMEM));
 	for (uint64_t i = 0; i < region; i += 4096)
 		memset(base + i, (int)(i >> 12), 4096);
 
@@ -142,10 +149,10 @@ int main(int argc, char **argv)
 	char err[400];
 	int ret = xfer_store_open(&sc, &s, err, sizeof(err));
 	if (ret)
-		die("open", ret, err);
+		bench_die("open: %s (%s)", err, kvf_strerror(ret));
 	uint32_t idx;
 	if (c.reg && (ret = xfer_store_register_memory(s, base, region, &idx)))
-		die("register", ret, "see log");
+		bench_die("register: see log (%s)", kvf_strerror(ret));
 	int direct = xfer_store_direct(s);
 
 	/* Warm-up: object 0, excluded. */
@@ -166,7 +173,7 @@ int main(int argc, char **argv)
 	char cmd[1400];
 	snprintf(cmd, sizeof(cmd), "rm -f '%s'/*.kvs '%s'/.lock", dir, dir);
 	if (system(cmd) != 0)
-		fprintf(stderr, "store_bench: cleanup of %s failed\n", dir);
+		bench_err("cleanup of %s failed", dir);
 
 	double fw = 0, fr = 0;
 	if (!c.nofio) {
@@ -196,18 +203,19 @@ int main(int argc, char **argv)
 		printf("# dir %s, direct %s, registered %s, %u objects of %u "
 		       "blocks, best of %u\n", c.dir, direct ? "on" : "off",
 		       c.reg ? "yes" : "no", count, nb, c.iters);
-		printf("%-5s %10s %4s %12s %9s %9s %6s %12s\n", "op", "block",
-		       "qd", "bytes", "GB/s", "fio GB/s", "ratio", "us/object");
-		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f %6.2f "
-		       "%12.1f\n", "save", c.bbytes, c.qd, bytes, gs, fw,
+		printf("%-5s %10s %4s %12s %9s %9s %6s %12s\n", "op",
+		       "block", "qd", "bytes", "GB/s", "fio GB/s", "ratio",
+		       "us/object");
+		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f "
+		       "%6.2f %12.1f\n", "save", c.bbytes, c.qd, bytes, gs, fw,
 		       fw > 0 ? gs / fw : 0, best_save / count * 1e6);
-		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f %6.2f "
-		       "%12.1f\n", "load", c.bbytes, c.qd, bytes, gl, fr,
+		printf("%-5s %10" PRIu64 " %4u %12" PRIu64 " %9.3f %9.3f "
+		       "%6.2f %12.1f\n", "load", c.bbytes, c.qd, bytes, gl, fr,
 		       fr > 0 ? gl / fr : 0, best_load / count * 1e6);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
-		fprintf(stderr, "store_bench: cleanup of %s failed\n", dir);
+		bench_err("cleanup of %s failed", dir);
 	free(base);
 	return 0;
 }

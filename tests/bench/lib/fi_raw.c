@@ -1,17 +1,14 @@
 /*
- * tests/bench/fi_raw.h - the raw libfabric baseline as kvferry-bench runs
- * it: fi_raw_bench (built next to it, in $KVF_BUILD/tests/bench) as a
- * subprocess with a provider, a size range, a window and an op, its CSV
- * rows parsed into a growing set that the rows of a run look sizes up in.
- *
- * Header-only (static functions) because each .c file in tests/bench is a
- * program of its own.
+ * tests/bench/lib/fi_raw.c - runs the raw libfabric baseline for
+ * kvferry-bench: fi_raw_bench, the program with no kvferry code in it, as
+ * a subprocess (tests/tap/proc.h bounds its run), with the provider, op,
+ * sizes and window of the measurement it is compared with; its CSV rows
+ * are kept so that each kvferry row can look up the raw figure of its
+ * size. A missing or failing fi_raw_bench is an error the caller reports:
+ * a ratio against nothing would mislead.
  */
-#ifndef KVF_BENCH_FI_RAW_H
-#define KVF_BENCH_FI_RAW_H
+#include "tests/bench/lib/fi_raw.h"
 
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +16,31 @@
 
 #include "tests/tap/proc.h"
 
-/* One row of fi_raw_bench's CSV. */
-struct raw_row {
-	char mode[8], op[8];
-	uint64_t size, iters;
-	double gbps, usec;
-};
+uint64_t raw_bw_iters(uint64_t size)
+{
+	uint64_t it = ((uint64_t)512 << 20) / size;
 
-struct raw_set {
-	struct raw_row *rows;
-	int n;
-};
+	return it > 20000 ? 20000 : it < 8 ? 8 : it;
+}
 
-/*
- * Run fi_raw_bench -p prov -m mode -s min -S max -w window [-r] -o csv and
- * append its rows to set. announce: say on stderr what runs. Returns 0,
- * or -1 with why filled (not built, failed, timed out, out of memory).
- * Blocks up to 10 minutes.
- */
-static inline int raw_bench_run(struct raw_set *set, const char *prov,
-    const char *mode, bool read, uint64_t min, uint64_t max, int window,
-    bool announce, char *why, size_t whylen)
+int raw_parse_row(const char *line, struct raw_row *row)
+{
+	struct raw_row r;
+	char prov[64];
+	unsigned long long size, iters;
+
+	if (sscanf(line, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", prov,
+		r.mode, r.op, &size, &iters, &r.gbps, &r.usec) != 7)
+		return -1;
+	r.size = size;
+	r.iters = iters;
+	*row = r;
+	return 0;
+}
+
+int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
+    bool read, uint64_t min, uint64_t max, int window, bool announce,
+    char *why, size_t whylen)
 {
 	char bin[600], smin[32], smax[32], win[16];
 	const char *argv[16];
@@ -92,16 +93,10 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 	for (char *save = NULL, *l = strtok_r(r.out, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		struct raw_row row;
-		char p[64];
-		unsigned long long size, iters;
 		void *m;
 
-		if (sscanf(l, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", p,
-			row.mode, row.op, &size, &iters, &row.gbps,
-			&row.usec) != 7)
+		if (raw_parse_row(l, &row) != 0)
 			continue;
-		row.size = size;
-		row.iters = iters;
 		m = realloc(set->rows, (set->n + 1) * sizeof *set->rows);
 		if (!m) {
 			snprintf(why, whylen, "out of memory");
@@ -115,7 +110,7 @@ static inline int raw_bench_run(struct raw_set *set, const char *prov,
 	return rc;
 }
 
-static inline const struct raw_row *raw_bench_find(
+const struct raw_row *raw_bench_find(
     const struct raw_set *set, const char *mode, const char *op, uint64_t size)
 {
 	for (int i = 0; i < set->n; i++)
@@ -125,11 +120,9 @@ static inline const struct raw_row *raw_bench_find(
 	return NULL;
 }
 
-static inline void raw_set_fini(struct raw_set *set)
+void raw_set_fini(struct raw_set *set)
 {
 	free(set->rows);
 	set->rows = NULL;
 	set->n = 0;
 }
-
-#endif
