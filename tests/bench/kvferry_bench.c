@@ -71,6 +71,7 @@ struct opts {
 	const char *prov;
 	bool bw, lat, post, csv, no_raw;
 	const char *only; /* -x write|read|kv: one part of bw */
+	const char *extra; /* -A: more sidecar arguments, split at blanks */
 	uint64_t min, max;
 	int window;
 };
@@ -597,15 +598,28 @@ static void mode_post(struct bench *B)
 
 static void start(struct bench *B)
 {
-	const char *args[8];
-	char addr[64];
+	const char *args[8 + 16];
+	char addr[64], extra[512];
 	struct kvf_connect_opts oa = {0}, ob = {0};
-	int rc;
+	int rc, n;
 
 	kv_sidecar_args(args, B->o.prov, addr, sizeof addr, "a");
+	for (n = 0; args[n]; n++)
+		;
+	snprintf(extra, sizeof extra, "%s", B->o.extra ? B->o.extra : "");
+	for (char *sv, *w = strtok_r(extra, " \t", &sv); w && n < 8 + 15;
+	     w = strtok_r(NULL, " \t", &sv))
+		args[n++] = w;
+	args[n] = NULL;
 	if (tp_daemon_start(&B->sa, "a", args, NULL) != 0)
 		bench_die("sidecar A (provider %s) did not start", B->o.prov);
-	kv_sidecar_args(args, B->o.prov, addr, sizeof addr, "b");
+	/* B's arguments differ only in its shm address (kv_sidecar_args). */
+	{
+		const char *fixed[8];
+		kv_sidecar_args(fixed, B->o.prov, addr, sizeof addr, "b");
+		for (int k = 0; fixed[k]; k++)
+			args[k] = fixed[k];
+	}
 	if (tp_daemon_start(&B->sb, "b", args, NULL) != 0)
 		bench_die("sidecar B (provider %s) did not start", B->o.prov);
 	oa.socket_path = B->sa.engine_socket;
@@ -653,7 +667,9 @@ static void usage(FILE *f)
 	        "      and FMT:FILE writes it to FILE beside the table\n"
 	        "  -x write|read|kv  only that part of -m bw; -m kv: the op "
 	        "(default write)\n"
-	        "  -R  skip the raw libfabric baseline\n");
+	        "  -R  skip the raw libfabric baseline\n"
+	        "  -A  extra kvferryd arguments for both sidecars, split at "
+	        "blanks (any mode)\n");
 	kvs_usage(f);
 }
 
@@ -691,7 +707,7 @@ int main(int argc, char **argv)
 		case 'c': ka.conc = optarg; ka.any = true; break;
 		case 'P': ka.peers = optarg; ka.any = true; break;
 		case 'r': ka.rails = optarg; ka.any = true; break;
-		case 'A': ka.extra = optarg; ka.any = true; break;
+		case 'A': ka.extra = optarg; B->o.extra = optarg; break;
 		case 'i': ka.iters = optarg; ka.any = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -720,8 +736,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	if (ka.any) {
-		bench_err("-M, -B, -T, -L, -c, -P, -r, -A and -i go with -m "
-		          "kv");
+		bench_err("-M, -B, -T, -L, -c, -P, -r and -i go with -m kv");
 		return 2;
 	}
 	if (fmt && strcmp(fmt, "csv") != 0) {
