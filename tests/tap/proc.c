@@ -51,8 +51,10 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 
 static void cleanup(void)
 {
+	/* Only children still running: a reaped daemon's pid may belong to
+	 * an unrelated process by now (waitpid says ECHILD for it). */
 	for (int i = 0; i < nspawned; i++) {
-		if (spawned[i] > 0 && kill(spawned[i], 0) == 0) {
+		if (spawned[i] > 0 && waitpid(spawned[i], NULL, WNOHANG) == 0) {
 			kill(spawned[i], SIGKILL);
 			waitpid(spawned[i], NULL, 0);
 		}
