@@ -368,10 +368,12 @@ static void rogue_peer(void)
 	ok(hr->inline_msg_max >= SC_INLINE_MSG_SIZE(8192),
 	   "the sidecar takes inline messages of %u bytes (8K default)",
 	   hr->inline_msg_max);
-	if (!r1 || !r3 ||
-	    xfer_fabric_av_insert(r.fab, hr->fabric_addr.data,
-	                          hr->fabric_addr.len, &r.b_addr) != 0)
-		bail("no region or address");
+	if (!r1 || !r3)
+		bail("no regions in the handshakes");
+	if (xfer_fabric_av_insert(r.fab, hr->fabric_addr.data,
+	                          hr->fabric_addr.len, &r.b_addr, err,
+	                          sizeof err) != 0)
+		bail("the sidecar's address: %s", err);
 	buf = malloc(SC_INLINE_MSG_SIZE(8192) + 4096);
 	before = malloc(REG);
 	obefore = malloc(REG / 2);
