@@ -14,7 +14,7 @@
  *
  *   fi_raw_bench [-p provider] [-s min] [-S max] [-w window] [-m bw|lat]
  *                [-r] [-D] [-o csv] [-a addr] [-A target-addr]
- *                [-N target-netns]
+ *                [-N target-netns] [-F footprint]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +69,13 @@ struct opts {
 	 * (/var/run/netns/<name>), so the two talk over a veth link. */
 	const char *addr, *taddr, *tns;
 	const char *node; /* this side's */
+	/* -F: bytes of buffer the bandwidth mode's operations walk through
+	 * (each at the next offset, on both sides), so the copies see cold
+	 * memory as a transfer of that many bytes does; 0: one op's size,
+	 * every op at offset 0, which shared-memory providers copy from
+	 * cache. */
+	size_t footprint;
+	size_t buf_len; /* max(max, footprint) */
 };
 
 struct side {
@@ -165,12 +172,12 @@ static void open_side(struct side *s, struct opts *o, int sock)
 	CHECK(fi_enable(s->ep));
 	/* aligned_alloc wants a multiple of the alignment: KV pieces such
 	 * as an MLA block's 18 KiB are not one. */
-	s->buf = aligned_alloc(4096, (o->max + 4095) & ~(size_t)4095);
+	s->buf = aligned_alloc(4096, (o->buf_len + 4095) & ~(size_t)4095);
 	if (!s->buf) {
-		bench_fail(2, "out of memory (%zu bytes)", o->max);
+		bench_fail(2, "out of memory (%zu bytes)", o->buf_len);
 	}
-	memset(s->buf, 0xab, o->max);
-	CHECK(fi_mr_reg(s->domain, s->buf, o->max,
+	memset(s->buf, 0xab, o->buf_len);
+	CHECK(fi_mr_reg(s->domain, s->buf, o->buf_len,
 	                FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE,
 	                0, 1, 0, &s->mr, NULL));
 	CHECK(fi_mr_reg(s->domain, s->msg, sizeof(s->msg), FI_SEND | FI_RECV,
@@ -319,17 +326,22 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 	int idle = 0, inflight = 0;
 	double t0 = tp_now_s();
 
+	/* Slots of size in the footprint (at least one). */
+	size_t slots = o->footprint >= size ? o->footprint / size : 1;
+
 	while (done < iters) {
 		while (posted < iters && inflight < o->window) {
 			struct fi_context2 *c = &s->ctx[posted % o->window];
+			size_t off = (posted % slots) * size;
 			ssize_t rc;
 
 			if (o->read) {
-				rc = fi_read(s->ep, s->buf, size, s->desc,
-				             s->peer, s->rbase, s->rkey, c);
+				rc = fi_read(s->ep, s->buf + off, size,
+				             s->desc, s->peer, s->rbase + off,
+				             s->rkey, c);
 			} else {
-				struct iovec iov = { s->buf, size };
-				struct fi_rma_iov ri = { s->rbase, size,
+				struct iovec iov = { s->buf + off, size };
+				struct fi_rma_iov ri = { s->rbase + off, size,
 					                 s->rkey };
 				struct fi_msg_rma m = {
 					.msg_iov = &iov, .desc = &s->desc,
@@ -458,7 +470,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	bench_init("fi_raw_bench", 1);
-	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rDa:A:N:")) != -1) {
+	while ((c = getopt(argc, argv, "p:s:S:w:m:o:rDa:A:N:F:")) != -1) {
 		switch (c) {
 		case 'p': o.prov = optarg; break;
 		case 's': o.min = bench_opt_size("-s", optarg, 1, MAX_SIZE);
@@ -474,11 +486,14 @@ int main(int argc, char **argv)
 		case 'a': o.addr = optarg; break;
 		case 'A': o.taddr = optarg; break;
 		case 'N': o.tns = optarg; break;
+		case 'F': o.footprint = bench_opt_size("-F", optarg, 1,
+		                                       (size_t)4 << 30);
+			break;
 		default:
 			fprintf(stderr, "usage: %s [-p prov] [-s min] [-S max]"
 			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]"
 			        " [-a addr] [-A target-addr]"
-			        " [-N target-netns]\n", argv[0]);
+			        " [-N target-netns] [-F footprint]\n", argv[0]);
 			return 1;
 		}
 	}
@@ -490,6 +505,7 @@ int main(int argc, char **argv)
 		o.min = o.lat ? 8 : 4096;
 	if (!o.max)
 		o.max = o.lat ? 65536 : (size_t)64 << 20;
+	o.buf_len = o.footprint > o.max ? o.footprint : o.max;
 	if (o.min > o.max) {
 		bench_err("-s %zu is above -S %zu", o.min, o.max);
 		return 1;

@@ -192,7 +192,7 @@ static void raw_run(struct bench *B, const char *mode, bool read,
 	if (B->o.no_raw)
 		return;
 	if (raw_bench_run(&B->raw, B->o.prov, mode, read, min, max,
-	                  B->o.window, !B->o.csv, why, sizeof why) != 0)
+	                  B->o.window, 0, !B->o.csv, why, sizeof why) != 0)
 		bench_die("%s", why);
 }
 

@@ -39,10 +39,10 @@ int raw_parse_row(const char *line, struct raw_row *row)
 }
 
 int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
-    bool read, uint64_t min, uint64_t max, int window, bool announce,
-    char *why, size_t whylen)
+    bool read, uint64_t min, uint64_t max, int window, uint64_t footprint,
+    bool announce, char *why, size_t whylen)
 {
-	char bin[600], smin[32], smax[32], win[16];
+	char bin[600], smin[32], smax[32], win[16], fp[32];
 	const char *argv[16];
 	struct tp_run r;
 	int n = 0, rc = 0;
@@ -67,6 +67,11 @@ int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
 	argv[n++] = "csv";
 	if (read)
 		argv[n++] = "-r";
+	snprintf(fp, sizeof fp, "%llu", (unsigned long long)footprint);
+	if (footprint) {
+		argv[n++] = "-F";
+		argv[n++] = fp;
+	}
 	argv[n] = NULL;
 	if (access(bin, X_OK) != 0) {
 		snprintf(why, whylen, "%s: not built (make bench)", bin);
@@ -75,8 +80,9 @@ int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
 	if (announce)
 		fprintf(stderr,
 		    "  running fi_raw_bench -p %s -m %s -s %s -S %s "
-		    "-w %s%s\n",
-		    prov, mode, smin, smax, win, read ? " -r" : "");
+		    "-w %s%s%s%s\n",
+		    prov, mode, smin, smax, win, read ? " -r" : "",
+		    footprint ? " -F " : "", footprint ? fp : "");
 	if (tp_run(&r, 600000, NULL, argv) != 0) {
 		snprintf(why, whylen, "%s could not start", bin);
 		return -1;

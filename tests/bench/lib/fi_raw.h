@@ -35,14 +35,15 @@ uint64_t raw_bw_iters(uint64_t size);
 int raw_parse_row(const char *line, struct raw_row *row);
 
 /*
- * Run fi_raw_bench -p prov -m mode -s min -S max -w window [-r] -o csv and
- * append its rows to set. announce: say on stderr what runs. Returns 0,
+ * Run fi_raw_bench -p prov -m mode -s min -S max -w window [-r] [-F
+ * footprint] -o csv and append its rows to set (footprint 0: none, every
+ * op at offset 0, from cache). announce: say on stderr what runs. Returns 0,
  * or -1 with why filled (not built, failed, timed out, out of memory).
  * Blocks up to 10 minutes.
  */
 int raw_bench_run(struct raw_set *set, const char *prov, const char *mode,
-    bool read, uint64_t min, uint64_t max, int window, bool announce,
-    char *why, size_t whylen);
+    bool read, uint64_t min, uint64_t max, int window, uint64_t footprint,
+    bool announce, char *why, size_t whylen);
 
 /* The row of that mode ("bw", "lat"), op ("write", "read") and size, or
  * NULL. */

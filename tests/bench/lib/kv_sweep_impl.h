@@ -24,6 +24,9 @@
 #define KVS_MAX_RAILS 16u
 #define KVS_MAX_CONC 256u
 #define KVS_MAX_TOKENS (1u << 20)
+/* The raw baseline's footprint at most (fi_raw_bench -F): past any
+ * cache, and both of its processes allocate it. */
+#define KVS_RAW_FOOTPRINT_MAX (1ull << 30)
 /* A byte-segment transfer carries at most this many segments (512 KiB of
  * submission ring); longer requests become several transfers per rank
  * pair, each with its own notification. */

@@ -62,7 +62,8 @@ void kvs_describe(struct kvs *K)
 	       "rail%s; time: submit to the last decode rank's %s; GB/s = "
 	       "all requests' bytes / wall time; ms = median per request, "
 	       "max ms = the slowest; "
-	       "raw = fi_raw_bench bw %s of one op (piece), window %d\n",
+	       "raw = fi_raw_bench bw %s of one op (piece), window %d, "
+	       "walking through a rank pair's request bytes (-F)\n",
 	    kvs_op(K), K->o.prov, K->o.conc, K->o.peers,
 	    K->o.peers > 1 ? "s" : "", K->o.rails, K->o.rails > 1 ? "s" : "",
 	    K->o.read ? "completion" : "notification", kvs_op(K), K->o.window);
