@@ -196,6 +196,27 @@ static void raw_run(struct bench *B, const char *mode, bool read,
 		bench_die("%s", why);
 }
 
+/* The raw rate of 64 KiB writes walking through bytes of cold memory, as
+ * a KV request of that size does (0 with -R). */
+static double raw_kv_gbps(struct bench *B, uint64_t bytes)
+{
+	struct raw_set set = {0};
+	const struct raw_row *r;
+	char why[1024];
+	double g;
+
+	if (B->o.no_raw)
+		return 0;
+	if (raw_bench_run(&set, B->o.prov, "bw", false, KV_PIECE, KV_PIECE,
+	                  B->o.window, bytes, !B->o.csv, why,
+	                  sizeof why) != 0)
+		bench_die("%s", why);
+	r = raw_bench_find(&set, "bw", "write", KV_PIECE);
+	g = r ? r->gbps : 0;
+	raw_set_fini(&set);
+	return g;
+}
+
 static const struct raw_row *raw_find(struct bench *B, const char *mode,
                                       const char *op, uint64_t size)
 {
@@ -391,7 +412,7 @@ static void bw_kv(struct bench *B, uint32_t tokens, uint32_t iters)
 {
 	uint32_t nblocks = kv_blocks_for(tokens);
 	uint64_t bytes = (uint64_t)nblocks * KV_LAYERS * KV_PIECE;
-	const struct raw_row *r = raw_find(B, "bw", "write", KV_PIECE);
+	double raw = raw_kv_gbps(B, bytes);
 	char name[32];
 	double t = 0;
 
@@ -403,18 +424,17 @@ static void bw_kv(struct bench *B, uint32_t tokens, uint32_t iters)
 		t += kv_request(B, nblocks);
 	snprintf(name, sizeof name, "kv-%utok", tokens);
 	row(B, "bw", name, bytes, iters, (double)bytes * iters / t / 1e9, -1,
-	    r ? r->gbps : 0, "GB/s");
+	    raw, "GB/s");
 }
 
 static void mode_bw(struct bench *B)
 {
 	raw_run(B, "bw", false, B->o.min, B->o.max);
 	raw_run(B, "bw", true, B->o.min, B->o.max);
-	if (!raw_find(B, "bw", "write", KV_PIECE))
-		raw_run(B, "bw", false, KV_PIECE, KV_PIECE);
 	header(B, "bandwidth: one segment per transfer, window of transfers "
 	          "in flight; kv-*: whole requests, one at a time, submit to "
-	          "notification, raw = 64 KiB writes",
+	          "notification, raw = 64 KiB writes through as many bytes "
+	          "(fi_raw_bench -F)",
 	       "op              size   iters  kvferry GB/s     raw GB/s   "
 	       "ratio");
 	if (!B->o.only || !strcmp(B->o.only, "write")) {
@@ -445,17 +465,16 @@ static void mode_lat(struct bench *B)
 	enum { N4K = 2000, NKV = 100 };
 	uint64_t *v = malloc(N4K * sizeof *v);
 	const struct raw_row *r;
-	double raw_kv = 0;
+	double raw_kv = 0, kv_gbps;
 
 	if (!v)
 		bench_die("out of memory");
 	raw_run(B, "lat", false, 4096, 4096);
-	if (!raw_find(B, "bw", "write", KV_PIECE))
-		raw_run(B, "bw", false, KV_PIECE, KV_PIECE);
+	kv_gbps = raw_kv_gbps(B, 8ull * KV_LAYERS * KV_PIECE);
 	header(B, "latency: submit to the target engine's notification, "
 	          "microseconds; raw = fi_raw_bench write+notify one-way "
-	          "(mean); kv raw = 256 x 64 KiB at the raw window rate + "
-	          "one write+notify",
+	          "(mean); kv raw = 256 x 64 KiB at the raw window rate "
+	          "through 16 MiB (-F) + one write+notify",
 	       "op                   size   iters     median        p99    "
 	       "raw(us)   ratio");
 	/* 4 KiB write with a notification. */
@@ -489,11 +508,9 @@ static void mode_lat(struct bench *B)
 	for (int i = 0; i < NKV; i++)
 		v[i] = (uint64_t)(kv_request(B, 8) * 1e9);
 	{
-		const struct raw_row *b64 =
-		        raw_find(B, "bw", "write", KV_PIECE);
 		uint64_t bytes = 8ull * KV_LAYERS * KV_PIECE;
-		if (b64 && r)
-			raw_kv = (double)bytes / (b64->gbps * 1e9) * 1e6 +
+		if (kv_gbps > 0 && r)
+			raw_kv = (double)bytes / (kv_gbps * 1e9) * 1e6 +
 			         r->usec;
 		row(B, "lat", "kv-128tok", bytes, NKV,
 		    (double)pct(v, NKV, 0.5) / 1e3,
