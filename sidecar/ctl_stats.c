@@ -48,6 +48,8 @@ static int stats(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 	s->inline_sent = ld(&st->inline_sent);
 	s->inline_received = ld(&st->inline_received);
 	s->inline_dropped = ld(&st->inline_dropped);
+	s->wakeups_sent = ld(&st->wakeups_sent);
+	s->wakeups_received = ld(&st->wakeups_received);
 	s->lat_sum_ns = ld(&st->lat_sum_ns);
 	s->lat_count = ld(&st->lat_count);
 	s->draining = atomic_load(&d->draining) != 0;

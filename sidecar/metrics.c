@@ -368,6 +368,13 @@ static void render(struct buf *b, struct sc_daemon *d)
 	    "Inline WRITEs refused (unknown region, bad key or bounds, "
 	    "engine gone); the log says why.",
 	    ld(&st->inline_dropped));
+	metric(b, "kvferry_wakeups_sent_total", "counter",
+	    "Wake-ups sent to peers that must poll for our RDMA operations "
+	    "(manual-progress providers).",
+	    ld(&st->wakeups_sent));
+	metric(b, "kvferry_wakeups_received_total", "counter",
+	    "Wake-ups received: a peer had RDMA operations in flight to us.",
+	    ld(&st->wakeups_received));
 	render_peers(b, d);
 }
 

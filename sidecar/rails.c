@@ -42,6 +42,7 @@ struct sc_rail {
 	uint32_t index;
 	uint32_t mask; /* ring size - 1 */
 	uint32_t spin_us;
+	const _Atomic uint64_t *hot_until; /* NULL: never hot */
 	int wake_fd;   /* eventfd */
 	int wait_fd;   /* the CQ's, or -1 */
 	pthread_t thread;
@@ -176,9 +177,13 @@ static void *rail_main(void *arg)
 			backoff_us = 5;
 			continue;
 		}
-		/* Operations at the provider: keep polling, it may need us
-		 * to move their bytes; let others run in between. */
-		if (r->posted != r->completed) {
+		/* Operations at the provider, or a peer's at ours: keep
+		 * polling, it may need us to move their bytes; let others
+		 * run in between. */
+		if (r->posted != r->completed ||
+		    (r->hot_until &&
+		     sc_now_ns() < atomic_load_explicit(r->hot_until,
+		                                        memory_order_relaxed))) {
 			sched_yield();
 			continue;
 		}
@@ -197,6 +202,11 @@ static void *rail_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+void sc_rail_hot_until(struct sc_rail *r, const _Atomic uint64_t *until)
+{
+	r->hot_until = until;
 }
 
 int sc_rail_start(struct xfer_fabric *f, uint32_t index, uint32_t depth,

@@ -44,6 +44,10 @@ struct sc_rail_op {
  */
 int sc_rail_start(struct xfer_fabric *f, uint32_t index, uint32_t depth,
                   uint32_t spin_us, struct sc_rail **out);
+/* While *until (CLOCK_MONOTONIC ns, sidecar/xfer_wake.c) lies ahead, a
+ * peer is writing to or reading from us: the thread keeps polling
+ * instead of sleeping. Set once, before operations are posted. */
+void sc_rail_hot_until(struct sc_rail *r, const _Atomic uint64_t *until);
 
 /* Stop and join the thread, free everything. Operations still queued are
  * dropped (call once nothing is in flight). Accepts NULL. */

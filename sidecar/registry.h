@@ -121,6 +121,8 @@ struct sc_peer {
 	uint32_t nrails;
 	/* The largest inline WRITE message it takes (0: none). */
 	uint32_t inline_msg_max;
+	/* When the progress thread last sent it a wake-up (its only). */
+	uint64_t wake_sent_ns;
 	struct sc_remote_region *regions; /* replaced on each handshake */
 	uint32_t nregions;
 	bool same_host;

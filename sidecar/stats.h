@@ -32,6 +32,10 @@ struct sc_stats {
 	_Atomic uint64_t inline_sent;
 	_Atomic uint64_t inline_received;
 	_Atomic uint64_t inline_dropped;
+	/* Wake-ups sent to peers with our operations in flight to them, and
+	 * received from peers (sidecar/xfer_wake.c). */
+	_Atomic uint64_t wakeups_sent;
+	_Atomic uint64_t wakeups_received;
 	_Atomic uint64_t errors[KVF_ERR_COUNT]; /* by KVF_E* code */
 };
 

@@ -214,9 +214,9 @@ static int post_ack(struct sc_xfers *x, uint64_t fi_addr,
 {
 	struct iovec iov = { (void *)a, sizeof *a };
 
-	x->ack_ctx.kind = CTX_ACK;
-	x->ack_ctx.owner = NULL;
-	return xfer_post_sendv(x->fab, &iov, 1, fi_addr, false, &x->ack_ctx);
+	x->ctl_ctx.kind = CTX_CTL;
+	x->ctl_ctx.owner = NULL;
+	return xfer_post_sendv(x->fab, &iov, 1, fi_addr, false, &x->ctl_ctx);
 }
 
 /* Answer the sender of m: at once, or queued when the queue is full. */

@@ -86,6 +86,7 @@ int sc_post_some(struct sc_xfers *x)
 			t->next_post++;
 			t->inflight++;
 			posted++;
+			sc_wake_peer(x, t);
 			/* In flight: the tail is posted, nothing is freed. */
 			if (t->next_post == t->plan.nops &&
 			    sc_xfer_tail_early(x, t))

@@ -34,6 +34,10 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 		sc_inline_on_ack(x, data, len);
 		return;
 	}
+	if (len == sizeof(struct sc_wake_msg) && m->magic == SC_WAKE_MAGIC) {
+		sc_wake_received(x);
+		return;
+	}
 	if (len >= sizeof m->magic && m->magic != SC_NOTIFY_MAGIC) {
 		sc_gpu_on_msg(x, data, len);
 		return;
@@ -96,8 +100,8 @@ static void on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 	struct sc_xfer *t = c->ctx->owner;
 	uint32_t kind = c->ctx->kind, rail = 0;
 
-	if (kind == CTX_ACK)
-		return; /* an answer to a peer's inline write left */
+	if (kind == CTX_CTL)
+		return; /* an answer or a wake-up of ours left */
 	if (kind == CTX_GPU) {
 		sc_gpu_on_comp(x, (struct xfer_comp *)c);
 		return;
@@ -110,6 +114,9 @@ static void on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 		x->free_ctx[x->nfree++] = ci;
 	}
 	t->inflight--;
+	/* Operations still at the peer: it must keep polling for them. */
+	if (t->inflight && c->status == 0 && kind != CTX_NOTIFY)
+		sc_wake_peer(x, t);
 	if ((kind == CTX_FENCE || kind == CTX_RFENCE) && c->status != 0) {
 		sc_xfer_fail(t, KVF_EPEER, "peer %u did not confirm delivery "
 		             "on rail %u: %s", t->peer_id, rail, c->errstr);

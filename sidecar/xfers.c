@@ -194,7 +194,10 @@ static void *progress_main(void *arg)
 			ipc_cpu_relax();
 			continue;
 		}
-		if (x->active || sc_gpu_busy(x)) {
+		/* Our operations in flight, or a peer's (its wake-up): the
+		 * provider needs our polls to move their bytes. */
+		if (x->active || sc_gpu_busy(x) ||
+		    sc_wake_hot(x, sc_now_ns())) {
 			sched_yield();
 			continue;
 		}
@@ -289,6 +292,8 @@ int sc_xfers_start(struct sc_daemon *d)
 		                        d->cfg.poll_spin_us,
 		                        &x->rail_thr[r])) != 0)
 			goto fail;
+		else
+			sc_rail_hot_until(x->rail_thr[r], &x->hot_until_ns);
 	rc = ipc_shm_create("doorbell", 4096, &x->bell_shm, err, sizeof err);
 	if (rc != 0) {
 		sc_error("doorbell: %s", err);

@@ -119,6 +119,18 @@ struct sc_inline_msg {
 	uint8_t tag[KVF_MAX_TAG];
 };
 
+/*
+ * A wake-up (sidecar/xfer_wake.c): the sender has RDMA operations in
+ * flight to us, and on providers with manual data progress (tcp, shm)
+ * their bytes move only while our progress thread polls.
+ */
+#define SC_WAKE_MAGIC 0x6b766677u /* "kvfw" */
+
+struct sc_wake_msg {
+	uint32_t magic;
+	uint32_t version; /* SC_INLINE_VERSION */
+};
+
 /* The target's answer: status 0 once the bytes are in the region and the
  * engine is notified, else a KVF_E* code and why. */
 struct sc_inline_ack {

@@ -51,7 +51,7 @@ enum {
 	CTX_GPU = 3,    /* something of sidecar/gpu_path.c */
 	CTX_FENCE = 4,  /* the delivery check that ends a WRITE */
 	CTX_RFENCE = 5, /* the same on a rail other than 0, before notifying */
-	CTX_ACK = 6,    /* our answer to a peer's inline write */
+	CTX_CTL = 6,    /* an answer or wake-up we sent: nothing waits */
 };
 
 struct sc_inline_pending;
@@ -151,7 +151,10 @@ struct sc_xfers {
 	uint64_t src_key;    /* names our rail 0 address at peers */
 	/* Answers to peers' inline writes that found the queue full. */
 	struct sc_inline_pending *acks, *acks_tail;
-	struct xfer_ctx ack_ctx;
+	struct xfer_ctx ctl_ctx; /* kind CTX_CTL */
+	/* Until when a peer's wake-up keeps us polling (xfer_wake.c); the
+	 * rail threads read it too. */
+	_Atomic uint64_t hot_until_ns;
 	uint8_t *ctx_rail;  /* per context: the rail it went to */
 	uint64_t *ctx_len;  /* and its bytes */
 
@@ -229,6 +232,16 @@ void sc_inline_forget_ack(struct sc_xfer *t);
 void sc_inline_flush_acks(struct sc_xfers *x);
 /* Free what is left at shutdown. */
 void sc_inline_fini(struct sc_xfers *x);
+
+/* ---- sidecar/xfer_wake.c: keeping a target's progress thread polling */
+
+/* t has RDMA operations in flight to its peer: send the peer a wake-up
+ * unless one went recently (providers with manual data progress only). */
+void sc_wake_peer(struct sc_xfers *x, struct sc_xfer *t);
+/* A peer's wake-up arrived: poll, do not sleep, for a while. */
+void sc_wake_received(struct sc_xfers *x);
+/* Whether a peer's wake-up still keeps us polling at now. */
+bool sc_wake_hot(struct sc_xfers *x, uint64_t now);
 
 /* ---- sidecar/xfer_tail.c: delivery checks, notification, the end ---- */
 
