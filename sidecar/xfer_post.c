@@ -48,6 +48,10 @@ int sc_post_some(struct sc_xfers *x)
 			ctx->owner = t;
 			ctx->kind = CTX_OP;
 			ctx->aux = ci;
+			/* The wake-up goes ahead of the operations: once they
+			 * fill the peer's queue nothing more gets in until it
+			 * polls (shm). */
+			sc_wake_peer(x, t);
 			if (rail > 0)
 				rc = sc_xfer_post_on_rail(x, t, op,
 				                          (uint32_t)rail, ctx);
@@ -86,7 +90,6 @@ int sc_post_some(struct sc_xfers *x)
 			t->next_post++;
 			t->inflight++;
 			posted++;
-			sc_wake_peer(x, t);
 			/* In flight: the tail is posted, nothing is freed. */
 			if (t->next_post == t->plan.nops &&
 			    sc_xfer_tail_early(x, t))
