@@ -38,130 +38,10 @@
 #include <string.h>
 
 #include "sidecar/daemon.h"
+#include "sidecar/gpu_path_int.h"
 #include "sidecar/log.h"
 #include "sidecar/xfers_int.h"
 #include "xfer/cuda.h"
-
-#define SLOT_BYTES (4u << 20)
-#define SEND_SLOTS 16u
-#define RECV_SLOTS 16u
-#define STAGE_KEY 0x7fff0001ull
-#define SC_CHUNK_PIECES 48u
-#define SC_CHUNK_MAGIC 0x6b766663u /* "kvfc" */
-#define SC_DONE_MAGIC 0x6b766664u  /* "kvfd" */
-
-struct sc_chunk_piece {
-	uint32_t region;
-	uint32_t len;
-	uint64_t off;
-};
-
-struct sc_chunk_msg {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t npieces;
-	uint64_t target_session;
-	uint64_t target_epoch;
-	uint64_t src_key; /* names the sender's address at the target */
-	uint64_t token;   /* the sender's slot and generation */
-	uint64_t src_addr;
-	uint64_t src_rkey;
-	uint64_t len;
-	struct sc_chunk_piece pieces[SC_CHUNK_PIECES];
-};
-
-struct sc_done_msg {
-	uint32_t magic;
-	int32_t status;
-	uint64_t token;
-	char why[96];
-};
-
-enum ic_state {
-	IC_FREE = 0,
-	IC_GATHER,  /* device-to-host copies into the slot running */
-	IC_SEND,    /* CHUNK message to post (EAGAIN retried) */
-	IC_WAIT,    /* waiting for the target's DONE */
-	IC_WRITE,   /* RDMA writes from the slot to remote host memory */
-	IC_READ,    /* RDMA reads from remote host memory into the slot */
-	IC_SCATTER, /* host-to-device copies out of the slot running */
-};
-
-/* A send-side chunk, one per send slot. */
-struct ichunk {
-	enum ic_state state;
-	uint32_t slot;
-	uint32_t gen;
-	struct sc_xfer *t;
-	struct xfer_cuda_batch *batch;
-	uint32_t npieces;
-	uint64_t bytes;
-	uint8_t *lptr[SC_CHUNK_PIECES]; /* local end of each piece */
-	uint64_t raddr[SC_CHUNK_PIECES];
-	uint64_t rkey[SC_CHUNK_PIECES];
-	bool await_done; /* the target's DONE has not come yet */
-	uint32_t rkind;
-	uint32_t lkind;
-	int ldev;
-	uint32_t inflight;
-	int status;
-	struct xfer_ctx ctx[SC_CHUNK_PIECES];
-	struct xfer_ctx msg_ctx;
-	struct sc_chunk_msg msg;
-};
-
-enum tc_state {
-	TC_QUEUED = 0, /* waiting for a receive slot */
-	TC_READ,       /* RDMA read of the chunk into the slot */
-	TC_SCATTER,    /* host-to-device copies running */
-	TC_REPLY,      /* DONE to post */
-	TC_SENT,       /* DONE posted; freed when its completion comes */
-};
-
-/* A receive-side chunk. */
-struct tchunk {
-	enum tc_state state;
-	int32_t slot;
-	struct sc_chunk_msg msg;
-	uint64_t fi_addr;
-	struct sc_session *s;
-	struct sc_region *regions[SC_CHUNK_PIECES];
-	uint32_t nregions;
-	struct xfer_cuda_batch *batch;
-	int status;
-	char why[96];
-	struct xfer_ctx ctx;
-	struct xfer_ctx reply_ctx;
-	struct sc_done_msg reply;
-	struct tchunk *next;
-};
-
-/* Per-transfer GPU state. */
-struct sc_gpu_xfer {
-	bool same_host;
-	uint64_t op_off; /* bytes of plan.ops[next_post] already chunked */
-	struct xfer_cuda_batch *batch; /* same host: the one batch */
-	int dev;
-	void *event; /* the engine's CUDA event to wait for, or NULL */
-};
-
-struct sc_gpu {
-	struct xfer_cuda *cu;
-	struct xfer_cuda_copier *cp;
-	char why[200]; /* why there is no CUDA */
-	uint8_t *stage;
-	struct xfer_mr *mr;
-	void *desc;
-	uint64_t remote_base;
-	uint64_t key;
-	struct ichunk send[SEND_SLOTS];
-	uint32_t send_free[SEND_SLOTS];
-	uint32_t nsend_free;
-	int32_t recv_free[RECV_SLOTS];
-	uint32_t nrecv_free;
-	struct tchunk *tq_head, *tq_tail; /* receive chunks, oldest first */
-	uint32_t busy;
-};
 
 /* ---- set-up --------------------------------------------------------- */
 
@@ -485,11 +365,6 @@ static void chunk_release(struct sc_xfers *x, struct ichunk *ic)
 		             (unsigned long long)ic->bytes, ic->npieces,
 		             t->peer_id);
 	sc_xfer_advance(x, t);
-}
-
-static uint8_t *slot_ptr(struct sc_gpu *g, uint32_t slot)
-{
-	return g->stage + (size_t)slot * SLOT_BYTES;
 }
 
 /* Cut the next chunk of t into a free send slot and start its gather (or,
