@@ -153,4 +153,9 @@ static inline uint8_t *slot_ptr(struct sc_gpu *g, uint32_t slot)
 	return g->stage + (size_t)slot * SLOT_BYTES;
 }
 
+/* ---- sidecar/gpu_same_host.c ---- */
+
+/* Start, or check on, t's one batch of same-host copies; 1 if it moved. */
+int sc_gpu_same_host_step(struct sc_xfers *x, struct sc_xfer *t);
+
 #endif
