@@ -158,4 +158,24 @@ static inline uint8_t *slot_ptr(struct sc_gpu *g, uint32_t slot)
 /* Start, or check on, t's one batch of same-host copies; 1 if it moved. */
 int sc_gpu_same_host_step(struct sc_xfers *x, struct sc_xfer *t);
 
+/* ---- sidecar/gpu_initiator.c: chunks we send (or pull for a READ) ---- */
+
+/* Cut t's next chunk into a free send slot and start it; 1 if one started. */
+int sc_gpu_chunk_start(struct sc_xfers *x, struct sc_xfer *t);
+/* Move the send slots' chunks forward; how much happened. */
+int sc_gpu_send_side(struct sc_xfers *x);
+/* A target's DONE for one of our chunks (stale ones are ignored). */
+void sc_gpu_on_done(struct sc_xfers *x, const struct sc_done_msg *dm);
+/* A completion of a send slot's write, read or CHUNK message. */
+void sc_gpu_send_on_comp(struct sc_xfers *x, const struct xfer_comp *c);
+
+/* ---- sidecar/gpu_target.c: chunks peers send us ---- */
+
+/* Queue a received CHUNK message (its magic and header length checked). */
+void sc_gpu_on_chunk(struct sc_xfers *x, const void *data, size_t len);
+/* Move the queued receive chunks forward; how much happened. */
+int sc_gpu_recv_side(struct sc_xfers *x);
+/* A completion of a receive chunk's read or DONE answer. */
+void sc_gpu_recv_on_comp(struct sc_xfers *x, const struct xfer_comp *c);
+
 #endif
