@@ -99,7 +99,7 @@ int sc_gpu_chunk_start(struct sc_xfers *x, struct sc_xfer *t)
 			struct xfer_ctx *c = &ic->ctx[i];
 			c->owner = ic;
 			c->kind = CTX_GPU;
-			c->aux = 1;
+			c->aux = GPU_AUX_PIECE;
 			rc = xfer_post_read(x->fab, slot + off, v[i].len, g->desc,
 			                    t->fi_addr, ic->raddr[i], ic->rkey[i],
 			                    c);
@@ -147,7 +147,7 @@ static void chunk_ship(struct sc_xfers *x, struct ichunk *ic)
 			uint32_t len = ic->msg.pieces[i].len;
 			c->owner = ic;
 			c->kind = CTX_GPU;
-			c->aux = 1;
+			c->aux = GPU_AUX_PIECE;
 			rc = xfer_post_write(x->fab, slot_ptr(g, ic->slot) + off,
 			                     len, g->desc, t->fi_addr, ic->raddr[i],
 			                     ic->rkey[i], c);
@@ -208,7 +208,7 @@ int sc_gpu_send_side(struct sc_xfers *x)
 			             ic->npieces * sizeof(struct sc_chunk_piece);
 			ic->msg_ctx.owner = ic;
 			ic->msg_ctx.kind = CTX_GPU;
-			ic->msg_ctx.aux = 2;
+			ic->msg_ctx.aux = GPU_AUX_CHUNK;
 			rc = xfer_post_send(x->fab, &ic->msg, len, ic->t->fi_addr,
 			                    &ic->msg_ctx);
 			if (rc == KVF_EAGAIN)
@@ -274,7 +274,7 @@ void sc_gpu_send_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 	struct ichunk *ic = c->ctx->owner;
 
 	if (c->status && !ic->status) {
-		ic->status = c->ctx->aux == 2 ? KVF_EPEER : KVF_EFABRIC;
+		ic->status = c->ctx->aux == GPU_AUX_CHUNK ? KVF_EPEER : KVF_EFABRIC;
 		ic->await_done = false; /* its CHUNK never left */
 	}
 	ic->inflight--;

@@ -168,7 +168,7 @@ void sc_gpu_on_msg(struct sc_xfers *x, const void *data, size_t len)
 
 void sc_gpu_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 {
-	if (c->ctx->aux == 4 || c->ctx->aux == 3)
+	if (c->ctx->aux == GPU_AUX_DONE || c->ctx->aux == GPU_AUX_PULL)
 		sc_gpu_recv_on_comp(x, c);
 	else
 		sc_gpu_send_on_comp(x, c);

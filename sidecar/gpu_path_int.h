@@ -61,6 +61,15 @@ struct sc_done_msg {
 	char why[96];
 };
 
+/* What a context of kind CTX_GPU is (struct xfer_ctx.aux), which also
+ * says whose completion it is: the initiator's or the target's. */
+enum {
+	GPU_AUX_PIECE = 1, /* initiator: RDMA write or read of one piece */
+	GPU_AUX_CHUNK = 2, /* initiator: its CHUNK message */
+	GPU_AUX_PULL = 3,  /* target: the RDMA read of a whole chunk */
+	GPU_AUX_DONE = 4,  /* target: its DONE answer */
+};
+
 enum ic_state {
 	IC_FREE = 0,
 	IC_GATHER,  /* device-to-host copies into the slot running */

@@ -161,7 +161,7 @@ int sc_gpu_recv_side(struct sc_xfers *x)
 			tc->slot = g->recv_free[--g->nrecv_free];
 			tc->ctx.owner = tc;
 			tc->ctx.kind = CTX_GPU;
-			tc->ctx.aux = 3;
+			tc->ctx.aux = GPU_AUX_PULL;
 			rc = xfer_post_read(x->fab, slot_ptr(g, (uint32_t)tc->slot),
 			                    tc->msg.len, g->desc, tc->fi_addr,
 			                    tc->msg.src_addr, tc->msg.src_rkey,
@@ -196,7 +196,7 @@ int sc_gpu_recv_side(struct sc_xfers *x)
 			snprintf(dm->why, sizeof dm->why, "%s", tc->why);
 			tc->reply_ctx.owner = tc;
 			tc->reply_ctx.kind = CTX_GPU;
-			tc->reply_ctx.aux = 4;
+			tc->reply_ctx.aux = GPU_AUX_DONE;
 			rc = xfer_post_send(x->fab, dm, sizeof *dm, tc->fi_addr,
 			                    &tc->reply_ctx);
 			if (rc != KVF_EAGAIN) {
@@ -263,7 +263,7 @@ void sc_gpu_recv_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 {
 	struct sc_gpu *g = x->gpu;
 
-	if (c->ctx->aux == 4) {
+	if (c->ctx->aux == GPU_AUX_DONE) {
 		/* The DONE left: the receive chunk is over. */
 		struct tchunk *tc = c->ctx->owner, **pp = &g->tq_head;
 		struct tchunk *prev = NULL;
@@ -279,7 +279,7 @@ void sc_gpu_recv_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 		tchunk_free(x, tc);
 		return;
 	}
-	if (c->ctx->aux == 3) {
+	if (c->ctx->aux == GPU_AUX_PULL) {
 		struct tchunk *tc = c->ctx->owner;
 		if (c->status)
 			tchunk_error(tc, KVF_EFABRIC, "reading the chunk failed: "
