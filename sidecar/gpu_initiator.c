@@ -100,11 +100,12 @@ int sc_gpu_chunk_start(struct sc_xfers *x, struct sc_xfer *t)
 			c->owner = ic;
 			c->kind = CTX_GPU;
 			c->aux = GPU_AUX_PIECE;
-			rc = xfer_post_read(x->fab, slot + off, v[i].len, g->desc,
-			                    t->fi_addr, ic->raddr[i], ic->rkey[i],
-			                    c);
+			rc = xfer_post_read(x->fab, slot + off, v[i].len,
+			                    g->desc, t->fi_addr, ic->raddr[i],
+			                    ic->rkey[i], c);
 			if (rc != 0) {
-				ic->status = rc == KVF_EAGAIN ? KVF_EFABRIC : rc;
+				ic->status =
+					rc == KVF_EAGAIN ? KVF_EFABRIC : rc;
 				break;
 			}
 			ic->inflight++;
@@ -148,8 +149,9 @@ static void chunk_ship(struct sc_xfers *x, struct ichunk *ic)
 			c->owner = ic;
 			c->kind = CTX_GPU;
 			c->aux = GPU_AUX_PIECE;
-			rc = xfer_post_write(x->fab, slot_ptr(g, ic->slot) + off,
-			                     len, g->desc, t->fi_addr, ic->raddr[i],
+			rc = xfer_post_write(x->fab,
+			                     slot_ptr(g, ic->slot) + off, len,
+			                     g->desc, t->fi_addr, ic->raddr[i],
 			                     ic->rkey[i], c);
 			if (rc != 0) {
 				ic->status = KVF_EFABRIC;
@@ -204,13 +206,14 @@ int sc_gpu_send_side(struct sc_xfers *x)
 				break;
 			/* fall through */
 		case IC_SEND: {
-			size_t len = offsetof(struct sc_chunk_msg, pieces) +
-			             ic->npieces * sizeof(struct sc_chunk_piece);
+			size_t len =
+				offsetof(struct sc_chunk_msg, pieces) +
+				ic->npieces * sizeof(struct sc_chunk_piece);
 			ic->msg_ctx.owner = ic;
 			ic->msg_ctx.kind = CTX_GPU;
 			ic->msg_ctx.aux = GPU_AUX_CHUNK;
-			rc = xfer_post_send(x->fab, &ic->msg, len, ic->t->fi_addr,
-			                    &ic->msg_ctx);
+			rc = xfer_post_send(x->fab, &ic->msg, len,
+			                    ic->t->fi_addr, &ic->msg_ctx);
 			if (rc == KVF_EAGAIN)
 				break;
 			work++;
@@ -274,7 +277,8 @@ void sc_gpu_send_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 	struct ichunk *ic = c->ctx->owner;
 
 	if (c->status && !ic->status) {
-		ic->status = c->ctx->aux == GPU_AUX_CHUNK ? KVF_EPEER : KVF_EFABRIC;
+		ic->status = c->ctx->aux == GPU_AUX_CHUNK ? KVF_EPEER
+		                                          : KVF_EFABRIC;
 		ic->await_done = false; /* its CHUNK never left */
 	}
 	ic->inflight--;
@@ -296,8 +300,9 @@ void sc_gpu_send_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 			chunk_release(x, ic);
 			return;
 		}
-		if (xfer_cuda_copy_start(g->cp, ic->t->gpu->dev, XFER_CUDA_H2D,
-		                         v, ic->npieces, NULL, &ic->batch) != 0) {
+		if (xfer_cuda_copy_start(g->cp, ic->t->gpu->dev,
+		                         XFER_CUDA_H2D, v, ic->npieces, NULL,
+		                         &ic->batch) != 0) {
 			ic->status = KVF_ECUDA;
 			chunk_release(x, ic);
 			return;

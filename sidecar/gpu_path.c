@@ -80,9 +80,10 @@ int sc_gpu_accept(struct sc_xfers *x, struct sc_xfer *t,
 		if (t->op == KVF_READ && op->rkind == XFER_MEM_CUDA &&
 		    !t->same_host) {
 			sc_xfer_fail(t, KVF_ENOTSUP,
-			             "READ from remote GPU region %u across hosts "
-			             "is not supported by the staged path; push "
-			             "it with WRITE from the other side",
+			             "READ from remote GPU region %u across "
+			             "hosts is not supported by the staged "
+			             "path; push it with WRITE from the other "
+			             "side",
 			             op->rregion);
 			return KVF_ENOTSUP;
 		}
@@ -118,8 +119,8 @@ int sc_gpu_accept(struct sc_xfers *x, struct sc_xfer *t,
 		memcpy(ev.handle, event_handle, sizeof ev.handle);
 		if (xfer_cuda_event_open(g->cu, gx->dev, &ev, &gx->event, err,
 		                         sizeof err) != 0) {
-			sc_xfer_fail(t, KVF_ECUDA, "the engine's CUDA event: %.120s",
-			             err);
+			sc_xfer_fail(t, KVF_ECUDA,
+			             "the engine's CUDA event: %.120s", err);
 			return KVF_ECUDA;
 		}
 	}
@@ -139,7 +140,7 @@ void sc_gpu_xfer_free(struct sc_xfers *x, struct sc_xfer *t)
 	t->gpu = NULL;
 }
 
-/* ---- routing ------------------------------------------------------------ */
+/* ---- routing ----------------------------------------------------------- */
 
 void sc_gpu_on_msg(struct sc_xfers *x, const void *data, size_t len)
 {
@@ -154,8 +155,8 @@ void sc_gpu_on_msg(struct sc_xfers *x, const void *data, size_t len)
 		return;
 	}
 	if (!g) {
-		sc_warn("fabric: message (%zu bytes) for the GPU path, which is "
-		        "not running, dropped", len);
+		sc_warn("fabric: message (%zu bytes) for the GPU path, which "
+		        "is not running, dropped", len);
 		return;
 	}
 	if (magic != SC_CHUNK_MAGIC || len < offsetof(struct sc_chunk_msg,
@@ -174,7 +175,7 @@ void sc_gpu_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 		sc_gpu_send_on_comp(x, c);
 }
 
-/* ---- the loop ------------------------------------------------------------ */
+/* ---- the loop ----------------------------------------------------------- */
 
 int sc_gpu_progress(struct sc_xfers *x)
 {

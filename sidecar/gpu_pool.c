@@ -31,7 +31,8 @@ int sc_gpu_start(struct sc_xfers *x)
 	x->gpu = g;
 	rc = xfer_cuda_open(&g->cu, g->why, sizeof g->why);
 	if (rc != 0) {
-		sc_info("gpu: no CUDA (%s): GPU regions will be refused", g->why);
+		sc_info("gpu: no CUDA (%s): GPU regions will be refused",
+		        g->why);
 		g->cu = NULL;
 		return 0;
 	}

@@ -28,7 +28,8 @@ int sc_gpu_same_host_step(struct sc_xfers *x, struct sc_xfer *t)
 		gx->batch = NULL;
 		t->inflight--;
 		if (rc != 0)
-			sc_xfer_fail(t, KVF_ECUDA, "same-host GPU copy failed");
+			sc_xfer_fail(t, KVF_ECUDA,
+			             "same-host GPU copy failed");
 		sc_xfer_advance(x, t);
 		return 1;
 	}
@@ -61,8 +62,8 @@ int sc_gpu_same_host_step(struct sc_xfers *x, struct sc_xfer *t)
 	free(v);
 	t->next_post = t->plan.nops;
 	if (rc != 0) {
-		sc_xfer_fail(t, KVF_ECUDA, "same-host GPU copy could not start "
-		             "(%s)", kvf_strerror(rc));
+		sc_xfer_fail(t, KVF_ECUDA, "same-host GPU copy could not "
+		             "start (%s)", kvf_strerror(rc));
 		sc_xfer_advance(x, t);
 		return 1;
 	}

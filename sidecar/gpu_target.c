@@ -76,9 +76,10 @@ static void tchunk_check(struct sc_xfers *x, struct tchunk *tc)
 		}
 		if (p->off > r->len || p->len > r->len - p->off) {
 			pthread_mutex_unlock(&reg->lock);
-			tchunk_error(tc, KVF_ERANGE, "piece %u: region %u offset "
-			             "%llu + %u is outside its %llu bytes", i,
-			             p->region, (unsigned long long)p->off, p->len,
+			tchunk_error(tc, KVF_ERANGE, "piece %u: region %u "
+			             "offset %llu + %u is outside its %llu "
+			             "bytes", i, p->region,
+			             (unsigned long long)p->off, p->len,
 			             (unsigned long long)r->len);
 			return;
 		}
@@ -95,8 +96,9 @@ static void tchunk_check(struct sc_xfers *x, struct tchunk *tc)
 		tchunk_error(tc, KVF_ECLOSED, "target session %llu is gone",
 		             (unsigned long long)m->target_session);
 	else if (sum != m->len || m->len > SLOT_BYTES)
-		tchunk_error(tc, KVF_EPROTO, "chunk of %llu bytes whose pieces "
-		             "add up to %llu", (unsigned long long)m->len,
+		tchunk_error(tc, KVF_EPROTO, "chunk of %llu bytes whose "
+		             "pieces add up to %llu",
+		             (unsigned long long)m->len,
 		             (unsigned long long)sum);
 }
 
@@ -162,7 +164,8 @@ int sc_gpu_recv_side(struct sc_xfers *x)
 			tc->ctx.owner = tc;
 			tc->ctx.kind = CTX_GPU;
 			tc->ctx.aux = GPU_AUX_PULL;
-			rc = xfer_post_read(x->fab, slot_ptr(g, (uint32_t)tc->slot),
+			rc = xfer_post_read(x->fab,
+			                    slot_ptr(g, (uint32_t)tc->slot),
 			                    tc->msg.len, g->desc, tc->fi_addr,
 			                    tc->msg.src_addr, tc->msg.src_rkey,
 			                    &tc->ctx);
@@ -170,8 +173,8 @@ int sc_gpu_recv_side(struct sc_xfers *x)
 				g->recv_free[g->nrecv_free++] = tc->slot;
 				tc->slot = -1;
 			} else if (rc != 0) {
-				tchunk_error(tc, KVF_EFABRIC, "reading the chunk "
-				             "failed to post");
+				tchunk_error(tc, KVF_EFABRIC, "reading the "
+				             "chunk failed to post");
 			} else {
 				tc->state = TC_READ;
 			}
@@ -182,8 +185,9 @@ int sc_gpu_recv_side(struct sc_xfers *x)
 			if (rc != KVF_EAGAIN) {
 				work++;
 				if (rc != 0)
-					tchunk_error(tc, KVF_ECUDA, "host-to-device "
-					             "copy failed");
+					tchunk_error(tc, KVF_ECUDA,
+					             "host-to-device copy "
+					             "failed");
 				tc->state = TC_REPLY;
 			}
 		}
@@ -197,13 +201,14 @@ int sc_gpu_recv_side(struct sc_xfers *x)
 			tc->reply_ctx.owner = tc;
 			tc->reply_ctx.kind = CTX_GPU;
 			tc->reply_ctx.aux = GPU_AUX_DONE;
-			rc = xfer_post_send(x->fab, dm, sizeof *dm, tc->fi_addr,
-			                    &tc->reply_ctx);
+			rc = xfer_post_send(x->fab, dm, sizeof *dm,
+			                    tc->fi_addr, &tc->reply_ctx);
 			if (rc != KVF_EAGAIN) {
 				work++;
 				tc->state = TC_SENT;
 				if (rc != 0) {
-					/* Unreachable sender: nothing to wait for. */
+					/* Unreachable sender: nothing to
+					 * wait for. */
 					*pp = tc->next;
 					if (g->tq_tail == tc)
 						g->tq_tail = prev;
@@ -251,10 +256,11 @@ static void tchunk_scatter(struct sc_xfers *x, struct tchunk *tc)
 		tc->state = TC_REPLY;
 		return;
 	}
-	rc = xfer_cuda_copy_start(g->cp, dev < 0 ? 0 : dev, XFER_CUDA_H2D, v, n,
-	                          NULL, &tc->batch);
+	rc = xfer_cuda_copy_start(g->cp, dev < 0 ? 0 : dev, XFER_CUDA_H2D, v,
+	                          n, NULL, &tc->batch);
 	if (rc != 0)
-		tchunk_error(tc, KVF_ECUDA, "host-to-device copy could not start");
+		tchunk_error(tc, KVF_ECUDA,
+		             "host-to-device copy could not start");
 	else
 		tc->state = TC_SCATTER;
 }
@@ -282,8 +288,9 @@ void sc_gpu_recv_on_comp(struct sc_xfers *x, const struct xfer_comp *c)
 	if (c->ctx->aux == GPU_AUX_PULL) {
 		struct tchunk *tc = c->ctx->owner;
 		if (c->status)
-			tchunk_error(tc, KVF_EFABRIC, "reading the chunk failed: "
-			             "%.60s", c->errstr);
+			tchunk_error(tc, KVF_EFABRIC,
+			             "reading the chunk failed: %.60s",
+			             c->errstr);
 		else
 			tchunk_scatter(x, tc);
 	}
