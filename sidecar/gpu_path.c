@@ -41,7 +41,6 @@
 #include "sidecar/gpu_path.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
