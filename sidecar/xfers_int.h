@@ -3,8 +3,9 @@
  * shared by the files of the host-memory RDMA path (sidecar/xfers.c, the
  * loop; xfer_accept.c, xfer_railpick.c, xfer_post.c, xfer_reap.c,
  * xfer_tail.c, xfer_report.c, xfer_deadline.c, xfer_watch.c,
- * xfer_snapshot.c) and by sidecar/gpu_path.c (GPU memory: staged through
- * pinned host buffers, or copied on the same host). Everything here is
+ * xfer_snapshot.c) and by the GPU path's files, sidecar/gpu_*.c (GPU
+ * memory: staged through pinned host buffers, or copied on the same host;
+ * their own shared state is in sidecar/gpu_path_int.h). Everything here is
  * touched by the progress thread only, unless its comment says otherwise.
  */
 #ifndef KVF_SIDECAR_XFERS_INT_H
@@ -48,7 +49,7 @@ struct sc_gpu_xfer;
 enum {
 	CTX_OP = 1,     /* an RDMA operation of a host transfer */
 	CTX_NOTIFY = 2, /* the notification message of a transfer */
-	CTX_GPU = 3,    /* something of sidecar/gpu_path.c */
+	CTX_GPU = 3,    /* something of sidecar/gpu_*.c */
 	CTX_FENCE = 4,  /* the delivery check that ends a WRITE */
 	CTX_RFENCE = 5, /* the same on a rail other than 0, before notifying */
 	CTX_CTL = 6,    /* an answer or wake-up we sent: nothing waits */
@@ -124,7 +125,7 @@ struct sc_xfers {
 	struct sc_daemon *d;
 	struct sc_registry reg;
 	struct xfer_fabric *fab;
-	struct sc_gpu *gpu; /* sidecar/gpu_path.c */
+	struct sc_gpu *gpu; /* sidecar/gpu_pool.c */
 	uint8_t *fence_buf;       /* where delivery checks read into */
 	struct xfer_mr *fence_mr;
 	uint64_t max_op;
