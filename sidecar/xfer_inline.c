@@ -52,14 +52,75 @@ bool sc_inline_fits(const struct sc_xfers *x, const struct sc_xfer *t,
 	       msg <= xfer_fabric_info(x->fab)->msg_max;
 }
 
+/* Parts: only where the provider's inject size is worth aiming at (not
+ * tcp;ofi_rxm's 64 bytes, not EFA's 32). */
+#define INLINE_SPLIT_MIN 1024u
+
+/* The number of parts t's message of total bytes goes in: 1 (whole)
+ * unless it exceeds the provider's inject size and fits the parts. */
+static uint32_t parts_for(const struct sc_xfers *x, size_t total)
+{
+	size_t inj = xfer_fabric_info(x->fab)->inject_size;
+	size_t slice;
+	uint32_t n;
+
+	if (!x->inline_buf || inj < INLINE_SPLIT_MIN || total <= inj)
+		return 1;
+	slice = inj - sizeof(struct sc_inline_part);
+	n = (uint32_t)((total + slice - 1) / slice);
+	return n <= SC_INLINE_PARTS ? n : 1;
+}
+
+/* Post parts from t->inline_part on: 0, KVF_EAGAIN (the rest on a later
+ * turn) or the error. Each posted part is one more completion. */
+static int post_parts(struct sc_xfers *x, struct sc_xfer *t,
+                      const struct iovec *iov, int niov, size_t total,
+                      uint32_t nparts)
+{
+	size_t slice = xfer_fabric_info(x->fab)->inject_size -
+	               sizeof(struct sc_inline_part);
+	size_t at = 0;
+
+	for (int k = 0; k < niov; k++) {
+		memcpy(x->inline_buf + at, iov[k].iov_base, iov[k].iov_len);
+		at += iov[k].iov_len;
+	}
+	while (t->inline_part < nparts) {
+		uint32_t i = t->inline_part;
+		size_t off = (size_t)i * slice;
+		struct sc_inline_part h = {
+			.magic = SC_INLINE_PART_MAGIC,
+			.version = SC_INLINE_VERSION,
+			.index = (uint16_t)i, .nparts = (uint16_t)nparts,
+			.len = (uint32_t)(total - off < slice ? total - off
+			                                      : slice),
+			.offset = (uint32_t)off, .total = (uint32_t)total,
+			.src_key = x->src_key, .seq = t->inline_seq};
+		struct iovec pv[2] = {{&h, sizeof h},
+		                      {x->inline_buf + off, h.len}};
+		int rc = xfer_post_sendv(x->fab, pv, 2, t->fi_addr, false,
+		                         &t->notify_ctx);
+		if (rc != 0)
+			return rc;
+		t->inline_part++;
+		t->inflight++;
+		t->notify_sent = true;
+	}
+	return 0;
+}
+
 int sc_inline_post(struct sc_xfers *x, struct sc_xfer *t)
 {
 	const struct sc_plan *p = &t->plan;
 	struct sc_inline_msg m;
 	struct sc_inline_seg segs[SC_INLINE_SEGS];
 	struct iovec iov[2 + SC_INLINE_SEGS];
+	size_t total;
+	uint32_t nparts;
 	int rc;
 
+	if (!t->inline_seq)
+		t->inline_seq = ++x->inline_seq;
 	memset(&m, 0, sizeof m);
 	m.magic = SC_INLINE_MAGIC;
 	m.version = SC_INLINE_VERSION;
@@ -72,7 +133,7 @@ int sc_inline_post(struct sc_xfers *x, struct sc_xfer *t)
 	m.src_key = x->src_key;
 	m.src_session = t->sess->id;
 	m.xfer_id = t->xfer_id;
-	m.seq = ++x->inline_seq;
+	m.seq = t->inline_seq;
 	memcpy(m.tag, t->tag, t->tag_len);
 	iov[0] = (struct iovec){ &m, sizeof m };
 	iov[1] = (struct iovec){ segs, p->nops * sizeof segs[0] };
@@ -83,26 +144,35 @@ int sc_inline_post(struct sc_xfers *x, struct sc_xfer *t)
 			.region = op->rregion, .len = (uint32_t)op->len};
 		iov[2 + i] = (struct iovec){ op->local, op->len };
 	}
+	total = sizeof m + p->nops * sizeof segs[0] + p->bytes;
+	nparts = parts_for(x, total);
 	t->notify_ctx.owner = t;
 	t->notify_ctx.kind = CTX_NOTIFY;
 	/* No delivery-complete: the target's answer says more, later. */
-	rc = xfer_post_sendv(x->fab, iov, 2 + (int)p->nops, t->fi_addr,
-	                     false, &t->notify_ctx);
+	if (nparts > 1) {
+		rc = post_parts(x, t, iov, 2 + (int)p->nops, total, nparts);
+	} else {
+		rc = xfer_post_sendv(x->fab, iov, 2 + (int)p->nops,
+		                     t->fi_addr, false, &t->notify_ctx);
+		if (rc == 0) {
+			t->inflight++;
+			t->notify_sent = true;
+		}
+	}
 	if (rc == KVF_EAGAIN)
-		return rc; /* retried on the next turn */
+		return rc; /* retried (from the next part) on the next turn */
 	t->next_post = p->nops;
-	t->notify_sent = true;
 	t->rails_used = 1;
 	if (rc != 0) {
+		t->notify_sent = true; /* cancel must not pretend otherwise */
 		sc_xfer_fail(t, KVF_EPEER, "inline write to peer %u (%llu "
 		             "bytes): post failed: %s", t->peer_id,
 		             (unsigned long long)p->bytes, kvf_strerror(rc));
 		sc_xfer_advance(x, t);
 		return rc;
 	}
-	t->inflight += 2; /* the message, and the answer */
+	t->inflight++; /* the answer */
 	t->ack_wait = true;
-	t->inline_seq = m.seq;
 	atomic_fetch_add_explicit(&x->rail_bytes[0], p->bytes,
 	                          memory_order_relaxed);
 	atomic_fetch_add_explicit(&x->d->stats.notifs_sent, 1,

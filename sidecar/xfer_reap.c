@@ -30,6 +30,10 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 		sc_inline_deliver(x, data, len);
 		return;
 	}
+	if (len >= sizeof m->magic && m->magic == SC_INLINE_PART_MAGIC) {
+		sc_inline_on_part(x, data, len);
+		return;
+	}
 	if (len >= sizeof m->magic && m->magic == SC_INLINE_ACK_MAGIC) {
 		sc_inline_on_ack(x, data, len);
 		return;

@@ -148,6 +148,7 @@ static int turn(struct sc_xfers *x)
 	if (now - x->last_deadline_check > 1000000ull) {
 		x->last_deadline_check = now;
 		sc_check_deadlines(x, now);
+		sc_inline_parts_expire(x, now);
 		sc_check_peers(x);
 	}
 	return work;
@@ -265,6 +266,11 @@ int sc_xfers_start(struct sc_daemon *d)
 	}
 	x->stripe_min = d->cfg.stripe_min;
 	x->inline_max = d->cfg.inline_max;
+	if (x->inline_max &&
+	    !(x->inline_buf = malloc(SC_INLINE_MSG_SIZE(x->inline_max)))) {
+		rc = KVF_ENOMEM;
+		goto fail;
+	}
 	x->src_key = sc_hash_str(d->sidecar_id, d->epoch);
 	x->stripe_chunk = d->cfg.stripe_chunk ? d->cfg.stripe_chunk
 	                                      : (1ull << 20);
@@ -375,6 +381,7 @@ fail:
 	free(x->ctxs);
 	free(x->free_ctx);
 	free(x->recbuf);
+	free(x->inline_buf);
 	sc_registry_fini(&x->reg);
 	free(x);
 	return rc;
@@ -455,6 +462,8 @@ void sc_xfers_stop(struct sc_daemon *d)
 	}
 	free(x->slots);
 	sc_inline_fini(x);
+	sc_inline_parts_fini(x);
+	free(x->inline_buf);
 	if (x->epfd >= 0)
 		close(x->epfd);
 	ipc_shm_unmap(&x->bell_shm);

@@ -131,6 +131,30 @@ struct sc_wake_msg {
 	uint32_t version; /* SC_INLINE_VERSION */
 };
 
+/*
+ * An inline message sent in parts, where the provider moves messages up
+ * to its inject size much faster than larger ones (shm: 4 KiB, above
+ * which it copies across processes and answers): each part is this
+ * header and len bytes of the whole message at offset; the target
+ * assembles the whole (sidecar/xfer_inline_parts.c), in any order.
+ */
+#define SC_INLINE_PART_MAGIC 0x6b766670u /* "kvfp" */
+/* Most parts of one message. */
+#define SC_INLINE_PARTS 4u
+
+struct sc_inline_part {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t index;  /* 0..nparts-1 */
+	uint16_t nparts;
+	uint16_t reserved;
+	uint32_t len;    /* bytes of the whole message in this part */
+	uint32_t offset; /* where they go in it */
+	uint32_t total;  /* the whole message's length */
+	uint64_t src_key;
+	uint64_t seq;    /* the whole message's */
+};
+
 /* The target's answer: status 0 once the bytes are in the region and the
  * engine is notified, else a KVF_E* code and why. */
 struct sc_inline_ack {

@@ -56,6 +56,7 @@ enum {
 };
 
 struct sc_inline_pending;
+struct sc_inline_asm;
 
 /* The keys of one remote region on every rail, for a multi-rail
  * transfer (copied at accept: the peer's table may be replaced). */
@@ -92,6 +93,7 @@ struct sc_xfer {
 	bool inlined;
 	bool ack_wait;
 	uint64_t inline_seq;
+	uint16_t inline_part; /* parts posted so far, when sent in parts */
 	/* Rails: those it may use, the one a small transfer sticks to,
 	 * whether its operations are spread, which rails carried writes
 	 * (each needs its own delivery check), which checks are still to
@@ -150,6 +152,8 @@ struct sc_xfers {
 	uint64_t inline_max; /* --inline-max: 0 = no inline writes */
 	uint64_t inline_seq;
 	uint64_t src_key;    /* names our rail 0 address at peers */
+	uint8_t *inline_buf; /* a whole inline message, to cut into parts */
+	struct sc_inline_asm *asms; /* parts received, being assembled */
 	/* Answers to peers' inline writes that found the queue full. */
 	struct sc_inline_pending *acks, *acks_tail;
 	struct xfer_ctx ctl_ctx; /* kind CTX_CTL */
@@ -233,6 +237,13 @@ void sc_inline_forget_ack(struct sc_xfer *t);
 void sc_inline_flush_acks(struct sc_xfers *x);
 /* Free what is left at shutdown. */
 void sc_inline_fini(struct sc_xfers *x);
+/* sidecar/xfer_inline_parts.c: a part of an inline message arrived. */
+void sc_inline_on_part(struct sc_xfers *x, const void *data, size_t len);
+/* Drop assemblies whose parts stopped coming (their sender's transfer
+ * ends unconfirmed); each deadline check. */
+void sc_inline_parts_expire(struct sc_xfers *x, uint64_t now);
+/* Free every assembly (shutdown). */
+void sc_inline_parts_fini(struct sc_xfers *x);
 
 /* ---- sidecar/xfer_wake.c: keeping a target's progress thread polling */
 

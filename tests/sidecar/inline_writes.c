@@ -14,7 +14,11 @@
  * bounds, another engine's region, a bad second segment, inconsistent
  * lengths, old epoch, unknown session, bad version, long tag, short) must
  * change no byte of any region, notify nobody, be counted and logged with
- * its reason, and leave the sidecar serving.
+ * its reason, be answered with it, and leave the sidecar serving. Then
+ * messages in parts (as senders cut them where the provider's inject size
+ * is small: shm): out of order, a repeated part, overlapping parts, a part
+ * claiming too large a whole or a bad index, half a message that never
+ * completes.
  *
  * Links the core (xfer/, proto/) and the public library (engines).
  */
@@ -281,6 +285,24 @@ static size_t build(uint8_t *buf, const struct spec *s)
 	return (size_t)(p - buf);
 }
 
+/* Send part idx of nparts of the whole message msg (total bytes): its
+ * bytes [off, off + len), the header claiming claim bytes in all. */
+static int send_part(struct rogue *r, const uint8_t *msg, uint32_t claim,
+                     uint16_t idx, uint16_t nparts, uint32_t off,
+                     uint32_t len, uint64_t seq, struct sc_inline_ack *ack,
+                     int ack_ms)
+{
+	uint8_t p[sizeof(struct sc_inline_part) + 16384];
+	struct sc_inline_part h = {
+		.magic = SC_INLINE_PART_MAGIC, .version = SC_INLINE_VERSION,
+		.index = idx, .nparts = nparts, .len = len, .offset = off,
+		.total = claim, .src_key = sc_hash_str("rogue", 7), .seq = seq};
+
+	memcpy(p, &h, sizeof h);
+	memcpy(p + sizeof h, msg + off, len);
+	return send_msg(r, p, sizeof h + len, ack, ack_ms);
+}
+
 /* The region of length len in a handshake reply, or NULL. */
 static const Kvf__Peer__RegionDesc *region_of(
 	const Kvf__Peer__HandshakeReply *hr, uint64_t len)
@@ -484,6 +506,102 @@ static void rogue_peer(void)
 			   ack.msg);
 		dropped++;
 	}
+	/* Messages in parts (what a sender does where the provider's inject
+	 * size is smaller than the message: shm). */
+	{
+		uint32_t total, third;
+		int good;
+
+		memcpy(before, dbuf, REG);
+		memset(&s, 0, sizeof s);
+		s.session = hr->engine_session_id;
+		s.epoch = hr->epoch;
+		s.nsegs = 1;
+		s.seg[0] = seg_in(r1, 16384, 8192);
+		s.tag = "parts-1";
+		s.seed = 7;
+		s.xfer_id = 500;
+		s.seq = 500;
+		total = (uint32_t)build(buf, &s);
+		third = total / 3;
+		good = send_part(&r, buf, total, 2, 3, 2 * third,
+		                 total - 2 * third, 500, &ack, 50) &&
+		       !ack.magic &&
+		       send_part(&r, buf, total, 0, 3, 0, third, 500, &ack,
+		                 50) &&
+		       !ack.magic &&
+		       send_part(&r, buf, total, 1, 3, third, third, 500, &ack,
+		                 5000);
+		ok(good && ack.magic && ack.status == 0 && ack.seq == 500,
+		   "a message in 3 parts, last part first: answered (status "
+		   "%d) once the last one came", ack.status);
+		ok(tp_wait_event(dec, KVF_EV_NOTIF, 5000, &ev, NULL) &&
+		   memcmp(ev.tag, "parts-1", 7) == 0 &&
+		   tp_pattern_mismatch_at(dbuf + 16384, 8192, 0, 7) < 0 &&
+		   memcmp(dbuf, before, 16384) == 0 &&
+		   memcmp(dbuf + 16384 + 8192, before + 16384 + 8192,
+		          REG - 16384 - 8192) == 0,
+		   "its bytes landed, nothing around them, the engine was "
+		   "notified");
+
+		/* A repeated part is refused; the message still completes. */
+		s.tag = "parts-2";
+		s.seed = 8;
+		s.seq = 501;
+		total = (uint32_t)build(buf, &s);
+		good = send_part(&r, buf, total, 0, 2, 0, total / 2, 501, &ack,
+		                 50) &&
+		       send_part(&r, buf, total, 0, 2, 0, total / 2, 501, &ack,
+		                 50) &&
+		       send_part(&r, buf, total, 1, 2, total / 2,
+		                 total - total / 2, 501, &ack, 5000);
+		dropped++;
+		ok(good && ack.magic && ack.status == 0 &&
+		   tp_wait_event(dec, KVF_EV_NOTIF, 5000, &ev, NULL) &&
+		   tp_pattern_mismatch_at(dbuf + 16384, 8192, 0, 8) < 0 &&
+		   tp_daemon_log_count(&b, "repeats an earlier part") >= 1,
+		   "a repeated part is dropped and logged, the message lands");
+
+		memcpy(before, dbuf, REG);
+		/* Two halves that both claim offset 0: overlap and a gap. */
+		s.seq = 502;
+		s.seed = 9;
+		total = (uint32_t)build(buf, &s);
+		send_part(&r, buf, total, 0, 2, 0, total / 2, 502, &ack, 50);
+		send_part(&r, buf, total, 1, 2, 0, total / 2, 502, &ack, 300);
+		dropped++;
+		ok(!ack.magic && !tp_wait_event(dec, KVF_EV_NOTIF, 200, &ev,
+		                                &tp_wait_quiet) &&
+		   memcmp(before, dbuf, REG) == 0 &&
+		   tp_daemon_log_count(&b, "overlap or leave gaps") >= 1,
+		   "overlapping parts: nothing applied, nobody notified, "
+		   "logged");
+
+		/* A whole larger than the sidecar takes; a bad index. */
+		send_part(&r, buf, hr->inline_msg_max + 1, 0, 2, 0, 100, 503,
+		          &ack, 100);
+		send_part(&r, buf, total, 5, 4, 0, 100, 504, &ack, 100);
+		dropped += 2;
+		ok(tp_daemon_log_count(&b, "larger than this sidecar takes")
+		           >= 1 &&
+		   tp_daemon_log_count(&b, "bad part index or count") >= 1 &&
+		   memcmp(before, dbuf, REG) == 0,
+		   "a part claiming too large a whole, and one with a bad "
+		   "index: refused, logged, nothing applied");
+
+		/* Half a message: dropped after a second. */
+		s.seq = 505;
+		total = (uint32_t)build(buf, &s);
+		send_part(&r, buf, total, 0, 2, 0, total / 2, 505, &ack, 50);
+		tp_sleep_ms(1600);
+		dropped++;
+		ok(!tp_wait_event(dec, KVF_EV_NOTIF, 100, &ev,
+		                  &tp_wait_quiet) &&
+		   memcmp(before, dbuf, REG) == 0 &&
+		   tp_daemon_log_count(&b, "parts missing after 1 s") >= 1,
+		   "a message whose second part never comes: dropped after "
+		   "1 s, logged, nothing applied");
+	}
 	is_int((int)tp_ctl_stats_field(&b, "inline_dropped"), dropped,
 	       "kvferryctl stats counts the %d dropped", dropped);
 
@@ -499,8 +617,8 @@ static void rogue_peer(void)
 	   tp_wait_event(dec, KVF_EV_NOTIF, 5000, &ev, NULL) &&
 	   tp_pattern_mismatch_at(dbuf + REG - 8192, 8192, 0, 6) < 0,
 	   "after all that, 8 KiB up to the region's last byte lands");
-	is_int((int)tp_ctl_stats_field(&b, "inline_received"), 2,
-	       "and the sidecar counts 2 applied");
+	is_int((int)tp_ctl_stats_field(&b, "inline_received"), 4,
+	       "and the sidecar counts 4 applied (2 whole, 2 in parts)");
 
 	free(buf);
 	free(before);
@@ -517,7 +635,7 @@ int main(void)
 {
 	const char *provs[] = {"tcp", "shm"};
 
-	plan(2 * (2 * 10 + 5 + 2 * (M_COUNT - 1) + 4));
+	plan(2 * (2 * 10 + 5 + 2 * (M_COUNT - 1) + 4 + 6));
 	for (int i = 0; i < 2; i++) {
 		prov = provs[i];
 		diag("provider %s", prov);
