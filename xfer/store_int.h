@@ -1,0 +1,107 @@
+/*
+ * xfer/store_int.h - the inside of a store: its structures, kept apart
+ * from store.c so that the jobs in it can move to files of their own.
+ * Nothing outside xfer/store*.c includes this.
+ */
+#ifndef KVF_XFER_STORE_INT_H
+#define KVF_XFER_STORE_INT_H
+
+#include "xfer/store.h"
+
+#include <limits.h>
+#include <liburing.h>
+
+#include "xfer/store_index.h"
+
+/* Sparse tables registered at open. */
+#define MAX_BUFS 256u
+#define MAX_FILES 64u
+#define MAX_REGS 64u
+
+enum io_kind { IO_BLOCK, IO_HDR, IO_FSYNC, IO_DIRSYNC };
+
+enum step {
+	S_DATA,    /* blocks (and, for a load, the header) */
+	S_HEADER,  /* save: the header */
+	S_SYNC,    /* save: fdatasync / fsync */
+	S_DIRSYNC, /* save: fsync of the directory after the rename */
+	S_END,
+};
+
+struct op;
+
+struct io_slot {
+	struct op *op;
+	enum io_kind kind;
+	uint32_t block;
+	uint64_t done; /* bytes of this I/O already moved */
+	struct io_slot *next_free;
+};
+
+struct op {
+	struct op *prev, *next; /* active list; next links the done list too */
+	bool save;
+	bool active;
+	void *ctx;
+	struct xfer_store_hdr hdr;
+	void **blocks;
+	int fd;
+	int file_idx; /* slot in the registered file table or -1 */
+	bool direct;
+	enum step step;
+	bool step_issued; /* the single I/O of S_HEADER/S_SYNC/S_DIRSYNC */
+	bool hdr_issued;  /* load: header read queued */
+	bool hdr_ok;      /* load: header in and verified */
+	bool created;     /* save: the temporary file exists */
+	bool renamed;     /* save: renamed into place */
+	uint32_t next_block;
+	uint32_t blocks_done;
+	uint32_t inflight;
+	uint8_t *hbuf;
+	uint32_t *crcs;  /* save */
+	uint8_t *landed; /* load: block in, not verified yet */
+	struct xfer_store_entry *entry; /* load: held */
+	uint64_t reserved;
+	char tmp[64];
+	int status;
+	char msg[320];
+};
+
+struct mreg {
+	bool used;
+	uintptr_t base;
+	size_t len;
+	uint32_t first; /* buffer table slot of the first 1 GiB piece */
+	uint32_t pieces;
+};
+
+struct xfer_store {
+	char dir[PATH_MAX];
+	int dirfd;
+	int lockfd;
+	int efd;
+	struct io_uring ring;
+	bool ring_ok;
+	uint32_t qd;
+	uint64_t capacity;
+	uint64_t reserved; /* bytes of saves in progress */
+	bool direct;
+	bool warned_unaligned;
+	enum xfer_store_sync sync;
+	struct xfer_store_index *ix;
+	struct io_slot *slots;
+	struct io_slot *free_slots;
+	uint32_t inflight;
+	uint32_t queued; /* SQEs prepared, not submitted */
+	struct op *act_head, *act_tail;
+	struct op *done_head, *done_tail;
+	uint32_t pending;
+	bool buf_table;
+	bool file_table;
+	uint8_t buf_used[MAX_BUFS];
+	uint8_t file_used[MAX_FILES];
+	struct mreg regs[MAX_REGS];
+	uint64_t seq;
+};
+
+#endif
