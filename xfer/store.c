@@ -62,14 +62,14 @@
 /* How long close waits for the kernel to give back I/O in flight. */
 #define CLOSE_WAIT_MS 30000
 
-static uint64_t now_ns(void)
+static uint64_t xfer_store_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int errno_code(int e)
+static int xfer_store_errno_code(int e)
 {
 	switch (e) {
 	case ENOSPC:
@@ -113,7 +113,7 @@ int xfer_store_sync_parse(const char *s)
 	return -1;
 }
 
-static void file_name(const char *name, char *buf, size_t len)
+static void xfer_store_file_name(const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s", name, XFER_STORE_SUFFIX);
 }
@@ -148,7 +148,7 @@ static void act_unlink(struct xfer_store *s, struct op *op)
 	op->active = false;
 }
 
-static void op_free(struct op *op)
+static void xfer_store_op_free(struct op *op)
 {
 	free(op->blocks);
 	free(op->hbuf);
@@ -157,7 +157,7 @@ static void op_free(struct op *op)
 	free(op);
 }
 
-static void signal_fd(struct xfer_store *s)
+static void xfer_store_signal_fd(struct xfer_store *s)
 {
 	uint64_t one = 1;
 	(void)!write(s->efd, &one, sizeof(one));
@@ -165,7 +165,7 @@ static void signal_fd(struct xfer_store *s)
 
 /* Record the first failure of op; later ones are consequences. */
 __attribute__((format(printf, 3, 4))) static void
-op_fail(struct op *op, int code, const char *fmt, ...)
+xfer_store_op_fail(struct op *op, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -177,7 +177,7 @@ op_fail(struct op *op, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void file_slot_put(struct xfer_store *s, struct op *op)
+static void xfer_store_file_slot_put(struct xfer_store *s, struct op *op)
 {
 	int minus = -1;
 
@@ -200,45 +200,47 @@ static void entry_from_hdr(struct xfer_store_entry *e,
 }
 
 /* A finished save enters the catalogue. */
-static void save_commit(struct xfer_store *s, struct op *op)
+static void xfer_store_save_commit(struct xfer_store *s, struct op *op)
 {
 	struct xfer_store_entry *e = xfer_store_entry_alloc(op->hdr.name);
 	struct xfer_store_entry *old = NULL;
 
 	if (e) {
 		entry_from_hdr(e, &op->hdr);
-		e->last_use_ns = now_ns();
+		e->last_use_ns = xfer_store_now_ns();
 	}
 	if (!e || xfer_store_index_insert(s->ix, e, &old) != 0) {
 		char fn[XFER_STORE_NAME_MAX + 8];
 		xfer_store_entry_rele(e);
-		file_name(op->hdr.name, fn, sizeof(fn));
+		xfer_store_file_name(op->hdr.name, fn, sizeof(fn));
 		unlinkat(s->dirfd, fn, 0);
-		op_fail(op, KVF_ENOMEM, "save '%s': catalogue entry: out of "
-		        "memory; object removed", op->hdr.name);
+		xfer_store_op_fail(op, KVF_ENOMEM, "save '%s': catalogue "
+		                   "entry: out of memory; object removed",
+		                   op->hdr.name);
 		return;
 	}
 	xfer_store_entry_rele(old);
 }
 
-static void op_end(struct xfer_store *s, struct op *op)
+static void xfer_store_op_end(struct xfer_store *s, struct op *op)
 {
 	if (op->save && op->status == 0 && op->renamed)
-		save_commit(s, op);
-	file_slot_put(s, op);
+		xfer_store_save_commit(s, op);
+	xfer_store_file_slot_put(s, op);
 	if (op->save) {
 		if (op->status && op->created && !op->renamed)
 			unlinkat(s->dirfd, op->tmp, 0);
 		if (op->status && op->renamed) {
 			char fn[XFER_STORE_NAME_MAX + 8];
-			file_name(op->hdr.name, fn, sizeof(fn));
+			xfer_store_file_name(op->hdr.name, fn, sizeof(fn));
 			unlinkat(s->dirfd, fn, 0);
 		}
 		s->reserved -= op->reserved;
 		op->reserved = 0;
 	} else if (op->entry) {
 		if (op->status == 0) {
-			xfer_store_index_touch(s->ix, op->entry, now_ns());
+			xfer_store_index_touch(s->ix, op->entry,
+			                       xfer_store_now_ns());
 			/* The mtime carries the LRU order across restarts. */
 			if (op->fd >= 0)
 				futimens(op->fd, NULL);
@@ -265,8 +267,8 @@ static void op_end(struct xfer_store *s, struct op *op)
 /* An op refused before any I/O: ends now, the fd says so. */
 static int op_refuse(struct xfer_store *s, struct op *op)
 {
-	op_end(s, op);
-	signal_fd(s);
+	xfer_store_op_end(s, op);
+	xfer_store_signal_fd(s);
 	return 0;
 }
 
@@ -277,7 +279,7 @@ static void evict(struct xfer_store *s, struct xfer_store_entry *e,
 {
 	char fn[XFER_STORE_NAME_MAX + 8];
 
-	file_name(e->name, fn, sizeof(fn));
+	xfer_store_file_name(e->name, fn, sizeof(fn));
 	if (unlinkat(s->dirfd, fn, 0) != 0 && errno != ENOENT)
 		sc_warn("store %s: evict '%s': unlink() failed: %s",
 		        s->dir, e->name, strerror(errno));
@@ -287,7 +289,8 @@ static void evict(struct xfer_store *s, struct xfer_store_entry *e,
 }
 
 /* Evict least recently used objects no load holds until need fits. */
-static int make_room(struct xfer_store *s, struct op *op, uint64_t need)
+static int xfer_store_make_room(struct xfer_store *s, struct op *op,
+                                uint64_t need)
 {
 	while (s->capacity && xfer_store_index_bytes(s->ix) + s->reserved +
 	                              need > s->capacity) {
@@ -295,12 +298,14 @@ static int make_room(struct xfer_store *s, struct op *op, uint64_t need)
 		while (e && e->refs > 1)
 			e = xfer_store_index_newer(e);
 		if (!e) {
-			op_fail(op, KVF_ENOSPC, "save '%s': needs %" PRIu64
-			        " bytes; capacity %" PRIu64 " has %" PRIu64
-			        " in objects being loaded and %" PRIu64
-			        " in saves in progress", op->hdr.name, need,
-			        s->capacity, xfer_store_index_bytes(s->ix),
-			        s->reserved);
+			xfer_store_op_fail(op, KVF_ENOSPC, "save '%s': needs %"
+			                   PRIu64 " bytes; capacity %" PRIu64
+			                   " has %" PRIu64 " in objects being "
+			                   "loaded and %" PRIu64 " in saves "
+			                   "in progress", op->hdr.name, need,
+			                   s->capacity,
+			                   xfer_store_index_bytes(s->ix),
+			                   s->reserved);
 			return KVF_ENOSPC;
 		}
 		evict(s, e, "to make room");
@@ -310,7 +315,8 @@ static int make_room(struct xfer_store *s, struct op *op, uint64_t need)
 
 /* ---- registered memory ------------------------------------------------ */
 
-static int find_buf(struct xfer_store *s, const void *p, uint64_t len)
+static int xfer_store_find_buf(struct xfer_store *s, const void *p,
+                               uint64_t len)
 {
 	uintptr_t a = (uintptr_t)p;
 
@@ -410,7 +416,7 @@ static struct io_slot *slot_get(struct xfer_store *s)
 	return sl;
 }
 
-static void slot_put(struct xfer_store *s, struct io_slot *sl)
+static void xfer_store_slot_put(struct xfer_store *s, struct io_slot *sl)
 {
 	sl->op = NULL;
 	sl->next_free = s->free_slots;
@@ -436,7 +442,8 @@ static void prep(struct xfer_store *s, struct io_slot *sl)
 		uint64_t len = op->hdr.block_len - sl->done;
 		uint64_t off = xfer_store_block_off(&op->hdr, sl->block) +
 		               sl->done;
-		int bi = find_buf(s, op->blocks[sl->block], op->hdr.block_len);
+		int bi = xfer_store_find_buf(s, op->blocks[sl->block],
+		                             op->hdr.block_len);
 		if (len > IO_CHUNK)
 			len = IO_CHUNK;
 		if (bi >= 0 && op->save)
@@ -457,8 +464,9 @@ static void prep(struct xfer_store *s, struct io_slot *sl)
 		else
 			io_uring_prep_read(sqe, fd, p, len, sl->done);
 	} else if (sl->kind == IO_FSYNC) {
-		io_uring_prep_fsync(sqe, fd, s->sync == XFER_STORE_SYNC_DATA ?
-		                                     IORING_FSYNC_DATASYNC : 0);
+		io_uring_prep_fsync(sqe, fd,
+		                    s->sync == XFER_STORE_SYNC_DATA ?
+		                    IORING_FSYNC_DATASYNC : 0);
 	} else {
 		io_uring_prep_fsync(sqe, s->dirfd, 0);
 	}
@@ -518,8 +526,7 @@ static bool issue_op(struct xfer_store *s, struct op *op)
 		if (op->step == S_HEADER)
 			xfer_store_hdr_encode(&op->hdr, op->crcs, op->hbuf);
 		if (!start_io(s, op, op->step == S_HEADER ? IO_HDR :
-		                     op->step == S_SYNC ? IO_FSYNC : IO_DIRSYNC,
-		              0))
+		              op->step == S_SYNC ? IO_FSYNC : IO_DIRSYNC, 0))
 			return false;
 		op->step_issued = true;
 		return true;
@@ -528,7 +535,7 @@ static bool issue_op(struct xfer_store *s, struct op *op)
 	}
 }
 
-static void submit(struct xfer_store *s)
+static void xfer_store_submit(struct xfer_store *s)
 {
 	while (s->queued) {
 		int ret = io_uring_submit(&s->ring);
@@ -548,12 +555,12 @@ static void submit(struct xfer_store *s)
 	}
 }
 
-static void issue(struct xfer_store *s)
+static void xfer_store_issue(struct xfer_store *s)
 {
 	for (struct op *op = s->act_head; op && s->free_slots; op = op->next)
 		if (!issue_op(s, op))
 			break;
-	submit(s);
+	xfer_store_submit(s);
 }
 
 /* ---- completions ------------------------------------------------- */
@@ -564,10 +571,11 @@ static void verify_block(struct op *op, uint32_t i)
 	uint32_t have = xfer_store_crc32c(0, op->blocks[i], op->hdr.block_len);
 
 	if (have != want)
-		op_fail(op, KVF_ECORRUPT, "load '%s': block %" PRIu32 " of %"
-		        PRIu32 ": checksum mismatch (stored 0x%08" PRIx32
-		        ", computed 0x%08" PRIx32 ")", op->hdr.name, i,
-		        op->hdr.nblocks, want, have);
+		xfer_store_op_fail(op, KVF_ECORRUPT, "load '%s': block %"
+		                   PRIu32 " of %" PRIu32 ": checksum mismatch "
+		                   "(stored 0x%08" PRIx32 ", computed 0x%08"
+		                   PRIx32 ")", op->hdr.name, i,
+		                   op->hdr.nblocks, want, have);
 }
 
 static void load_header_in(struct op *op)
@@ -578,15 +586,17 @@ static void load_header_in(struct op *op)
 	if (xfer_store_hdr_decode(op->hbuf, op->hdr.header_bytes, &h, why,
 	                          sizeof(why)) != 0 ||
 	    xfer_store_hdr_verify(&h, op->hbuf, why, sizeof(why)) != 0) {
-		op_fail(op, KVF_ECORRUPT, "load '%s': %s", op->hdr.name, why);
+		xfer_store_op_fail(op, KVF_ECORRUPT, "load '%s': %s",
+		                   op->hdr.name, why);
 		return;
 	}
 	if (strcmp(h.name, op->hdr.name) != 0 ||
 	    h.nblocks != op->hdr.nblocks || h.block_len != op->hdr.block_len) {
-		op_fail(op, KVF_ECORRUPT, "load '%s': header changed since the "
-		        "catalogue read it (name '%s', %" PRIu32 " blocks of %"
-		        PRIu64 " bytes)", op->hdr.name, h.name, h.nblocks,
-		        h.block_len);
+		xfer_store_op_fail(op, KVF_ECORRUPT, "load '%s': header "
+		                   "changed since the catalogue read it (name "
+		                   "'%s', %" PRIu32 " blocks of %" PRIu64
+		                   " bytes)", op->hdr.name, h.name, h.nblocks,
+		                   h.block_len);
 		return;
 	}
 	op->hdr_ok = true;
@@ -601,12 +611,12 @@ static void advance(struct xfer_store *s, struct op *op)
 	if (op->inflight)
 		return;
 	if (op->status) {
-		op_end(s, op);
+		xfer_store_op_end(s, op);
 		return;
 	}
 	if (!op->save) {
 		if (op->blocks_done == op->hdr.nblocks && op->hdr_ok)
-			op_end(s, op);
+			xfer_store_op_end(s, op);
 		return;
 	}
 	switch (op->step) {
@@ -623,12 +633,13 @@ static void advance(struct xfer_store *s, struct op *op)
 		/* fall through */
 	case S_SYNC: {
 		char fn[XFER_STORE_NAME_MAX + 8];
-		file_name(op->hdr.name, fn, sizeof(fn));
+		xfer_store_file_name(op->hdr.name, fn, sizeof(fn));
 		if (renameat(s->dirfd, op->tmp, s->dirfd, fn) != 0) {
-			op_fail(op, errno_code(errno), "save '%s': rename() of "
-			        "%s to %s failed: %s", op->hdr.name, op->tmp,
-			        fn, strerror(errno));
-			op_end(s, op);
+			xfer_store_op_fail(op, xfer_store_errno_code(errno),
+			                   "save '%s': rename() of %s to %s "
+			                   "failed: %s", op->hdr.name, op->tmp,
+			                   fn, strerror(errno));
+			xfer_store_op_end(s, op);
 			return;
 		}
 		op->renamed = true;
@@ -637,12 +648,12 @@ static void advance(struct xfer_store *s, struct op *op)
 			break;
 		}
 		op->step = S_END;
-		op_end(s, op);
+		xfer_store_op_end(s, op);
 		return;
 	}
 	default:
 		op->step = S_END;
-		op_end(s, op);
+		xfer_store_op_end(s, op);
 		return;
 	}
 	op->step_issued = false;
@@ -658,10 +669,13 @@ static void complete(struct xfer_store *s, struct io_slot *sl, int res)
 	s->inflight--;
 	if (sl->kind == IO_FSYNC || sl->kind == IO_DIRSYNC) {
 		if (res < 0)
-			op_fail(op, errno_code(-res), "save '%s': %s() failed: "
-			        "%s", op->hdr.name, sl->kind == IO_DIRSYNC ?
-			        "fsync(directory)" : "fsync", strerror(-res));
-		slot_put(s, sl);
+			xfer_store_op_fail(op, xfer_store_errno_code(-res),
+			                   "save '%s': %s() failed: %s",
+			                   op->hdr.name,
+			                   sl->kind == IO_DIRSYNC ?
+			                   "fsync(directory)" : "fsync",
+			                   strerror(-res));
+		xfer_store_slot_put(s, sl);
 		advance(s, op);
 		return;
 	}
@@ -671,20 +685,24 @@ static void complete(struct xfer_store *s, struct io_slot *sl, int res)
 	                xfer_store_block_off(&op->hdr, sl->block) : 0) +
 	               sl->done;
 	if (res < 0) {
-		op_fail(op, errno_code(-res), "%s '%s': %s() of %s at offset %"
-		        PRIu64 " (%s) failed: %s", op->save ? "save" : "load",
-		        op->hdr.name, verb, file, off, sl->kind == IO_BLOCK ?
-		        "block" : "header", strerror(-res));
+		xfer_store_op_fail(op, xfer_store_errno_code(-res),
+		                   "%s '%s': %s() of %s at offset %" PRIu64
+		                   " (%s) failed: %s",
+		                   op->save ? "save" : "load", op->hdr.name,
+		                   verb, file, off,
+		                   sl->kind == IO_BLOCK ? "block" : "header",
+		                   strerror(-res));
 	} else if (res == 0) {
 		if (op->save)
-			op_fail(op, KVF_EIO, "save '%s': write() of %s at "
-			        "offset %" PRIu64 " wrote nothing", op->hdr.name,
-			        file, off);
+			xfer_store_op_fail(op, KVF_EIO, "save '%s': write() "
+			                   "of %s at offset %" PRIu64 " wrote "
+			                   "nothing", op->hdr.name, file, off);
 		else
-			op_fail(op, KVF_ECORRUPT, "load '%s': file ends at "
-			        "offset %" PRIu64 ", before its %s",
-			        op->hdr.name, off, sl->kind == IO_BLOCK ?
-			        "blocks" : "header");
+			xfer_store_op_fail(op, KVF_ECORRUPT, "load '%s': file "
+			                   "ends at offset %" PRIu64 ", "
+			                   "before its %s", op->hdr.name, off,
+			                   sl->kind == IO_BLOCK ? "blocks" :
+			                   "header");
 	} else {
 		sl->done += (uint64_t)res;
 		if (sl->done < want && !op->status) {
@@ -704,11 +722,11 @@ static void complete(struct xfer_store *s, struct io_slot *sl, int res)
 			load_header_in(op);
 		}
 	}
-	slot_put(s, sl);
+	xfer_store_slot_put(s, sl);
 	advance(s, op);
 }
 
-static void reap(struct xfer_store *s)
+static void xfer_store_reap(struct xfer_store *s)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
@@ -770,7 +788,7 @@ static void pick_direct(struct xfer_store *s, struct op *op)
 	}
 }
 
-static void file_slot_take(struct xfer_store *s, struct op *op)
+static void xfer_store_file_slot_take(struct xfer_store *s, struct op *op)
 {
 	if (!s->file_table || op->hdr.nblocks < FIXED_FILE_MIN_BLOCKS)
 		return;
@@ -786,7 +804,7 @@ static void file_slot_take(struct xfer_store *s, struct op *op)
 	}
 }
 
-static void *aligned_buf(size_t len)
+static void *xfer_store_aligned_buf(size_t len)
 {
 	void *p = NULL;
 	if (posix_memalign(&p, XFER_STORE_ALIGN, len) != 0)
@@ -808,48 +826,53 @@ int xfer_store_save(struct xfer_store *s, const char *name,
 	if (!op)
 		return KVF_ENOMEM;
 	if (xfer_store_name_check(name, why, sizeof(why)) != 0) {
-		op_fail(op, KVF_EINVAL, "save: %s", why);
+		xfer_store_op_fail(op, KVF_EINVAL, "save: %s", why);
 		return op_refuse(s, op);
 	}
 	if (xfer_store_hdr_init(&op->hdr, name, layout, nblocks, block_len,
 	                        why, sizeof(why)) != 0) {
-		op_fail(op, KVF_EINVAL, "save '%s': %s", name, why);
+		xfer_store_op_fail(op, KVF_EINVAL, "save '%s': %s", name, why);
 		return op_refuse(s, op);
 	}
 	for (uint32_t i = 0; i < nblocks; i++) {
 		if (!blocks[i]) {
-			op_fail(op, KVF_EINVAL, "save '%s': block %" PRIu32
-			        " has a NULL address", name, i);
+			xfer_store_op_fail(op, KVF_EINVAL,
+			                   "save '%s': block %" PRIu32
+			                   " has a NULL address", name, i);
 			return op_refuse(s, op);
 		}
 	}
-	op->hdr.created_ns = now_ns();
+	op->hdr.created_ns = xfer_store_now_ns();
 	if (s->capacity && op->hdr.total_bytes > s->capacity) {
-		op_fail(op, KVF_ENOSPC, "save '%s': object needs %" PRIu64
-		        " bytes, more than the store's capacity of %" PRIu64,
-		        name, op->hdr.total_bytes, s->capacity);
+		xfer_store_op_fail(op, KVF_ENOSPC, "save '%s': object needs %"
+		                   PRIu64 " bytes, more than the store's "
+		                   "capacity of %" PRIu64, name,
+		                   op->hdr.total_bytes, s->capacity);
 		return op_refuse(s, op);
 	}
-	if (make_room(s, op, op->hdr.total_bytes) != 0)
+	if (xfer_store_make_room(s, op, op->hdr.total_bytes) != 0)
 		return op_refuse(s, op);
 	op->reserved = op->hdr.total_bytes;
 	s->reserved += op->reserved;
 	op->crcs = calloc(nblocks, sizeof(uint32_t));
-	op->hbuf = aligned_buf(op->hdr.header_bytes);
+	op->hbuf = xfer_store_aligned_buf(op->hdr.header_bytes);
 	if (!op->crcs || !op->hbuf) {
-		op_fail(op, KVF_ENOMEM, "save '%s': out of memory for %" PRIu32
-		        " block checksums", name, nblocks);
+		xfer_store_op_fail(op, KVF_ENOMEM, "save '%s': out of memory "
+		                   "for %" PRIu32 " block checksums", name,
+		                   nblocks);
 		return op_refuse(s, op);
 	}
 	pick_direct(s, op);
-	snprintf(op->tmp, sizeof(op->tmp), XFER_STORE_TMP_PREFIX "%ld.%" PRIu64,
-	         (long)getpid(), ++s->seq);
+	snprintf(op->tmp, sizeof(op->tmp),
+	         XFER_STORE_TMP_PREFIX "%ld.%" PRIu64, (long)getpid(),
+	         ++s->seq);
 	op->fd = openat(s->dirfd, op->tmp, O_WRONLY | O_CREAT | O_EXCL |
 	                O_CLOEXEC | (op->direct ? O_DIRECT : 0), 0644);
 	if (op->fd < 0) {
-		op_fail(op, errno == ENOSPC ? KVF_ENOSPC : KVF_ESYSTEM,
-		        "save '%s': open() of %s/%s failed: %s", name, s->dir,
-		        op->tmp, strerror(errno));
+		xfer_store_op_fail(op,
+		                   errno == ENOSPC ? KVF_ENOSPC : KVF_ESYSTEM,
+		                   "save '%s': open() of %s/%s failed: %s",
+		                   name, s->dir, op->tmp, strerror(errno));
 		return op_refuse(s, op);
 	}
 	op->created = true;
@@ -858,14 +881,16 @@ int xfer_store_save(struct xfer_store *s, const char *name,
 	if (ret != 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
 		ret = ftruncate(op->fd, (off_t)op->hdr.total_bytes);
 	if (ret != 0) {
-		op_fail(op, errno_code(errno), "save '%s': fallocate() of %"
-		        PRIu64 " bytes in %s failed: %s", name,
-		        op->hdr.total_bytes, s->dir, strerror(errno));
+		xfer_store_op_fail(op, xfer_store_errno_code(errno),
+		                   "save '%s': fallocate() of %" PRIu64
+		                   " bytes in %s failed: %s", name,
+		                   op->hdr.total_bytes, s->dir,
+		                   strerror(errno));
 		return op_refuse(s, op);
 	}
-	file_slot_take(s, op);
+	xfer_store_file_slot_take(s, op);
 	act_push(s, op);
-	issue(s);
+	xfer_store_issue(s);
 	return 0;
 }
 
@@ -896,13 +921,13 @@ int xfer_store_load(struct xfer_store *s, const char *name,
 	if (!op)
 		return KVF_ENOMEM;
 	if (xfer_store_name_check(name, why, sizeof(why)) != 0) {
-		op_fail(op, KVF_EINVAL, "load: %s", why);
+		xfer_store_op_fail(op, KVF_EINVAL, "load: %s", why);
 		return op_refuse(s, op);
 	}
 	e = xfer_store_index_find(s->ix, name);
 	if (!e) {
-		op_fail(op, KVF_ENOENT, "load '%s': no such object in %s", name,
-		        s->dir);
+		xfer_store_op_fail(op, KVF_ENOENT, "load '%s': no such object "
+		                   "in %s", name, s->dir);
 		return op_refuse(s, op);
 	}
 	/* Layouts first: other layers or block_bytes change the count and
@@ -911,50 +936,55 @@ int xfer_store_load(struct xfer_store *s, const char *name,
 		char have[160], want[160];
 		xfer_store_layout_str(&e->layout, have, sizeof(have));
 		xfer_store_layout_str(layout, want, sizeof(want));
-		op_fail(op, KVF_EINVAL, "load '%s': layout mismatch: saved "
-		        "with %s, loading into %s (layers and block_bytes must "
-		        "agree)", name, have, want);
+		xfer_store_op_fail(op, KVF_EINVAL, "load '%s': layout "
+		                   "mismatch: saved with %s, loading into %s "
+		                   "(layers and block_bytes must agree)", name,
+		                   have, want);
 		return op_refuse(s, op);
 	}
 	if (e->nblocks != nblocks || e->block_len != block_len) {
-		op_fail(op, KVF_EINVAL, "load '%s': the object has %" PRIu32
-		        " blocks of %" PRIu64 " bytes, the load asks for %"
-		        PRIu32 " of %" PRIu64, name, e->nblocks, e->block_len,
-		        nblocks, block_len);
+		xfer_store_op_fail(op, KVF_EINVAL, "load '%s': the object has "
+		                   "%" PRIu32 " blocks of %" PRIu64 " bytes, "
+		                   "the load asks for %" PRIu32 " of %" PRIu64,
+		                   name, e->nblocks, e->block_len, nblocks,
+		                   block_len);
 		return op_refuse(s, op);
 	}
 	for (uint32_t i = 0; i < nblocks; i++) {
 		if (!blocks[i]) {
-			op_fail(op, KVF_EINVAL, "load '%s': block %" PRIu32
-			        " has a NULL address", name, i);
+			xfer_store_op_fail(op, KVF_EINVAL,
+			                   "load '%s': block %" PRIu32
+			                   " has a NULL address", name, i);
 			return op_refuse(s, op);
 		}
 	}
 	xfer_store_hdr_init(&op->hdr, name, &e->layout, nblocks, block_len,
 	                    why, sizeof(why));
-	op->hbuf = aligned_buf(op->hdr.header_bytes);
+	op->hbuf = xfer_store_aligned_buf(op->hdr.header_bytes);
 	op->landed = calloc(nblocks, 1);
 	if (!op->hbuf || !op->landed) {
-		op_fail(op, KVF_ENOMEM, "load '%s': out of memory", name);
+		xfer_store_op_fail(op, KVF_ENOMEM, "load '%s': out of memory",
+		                   name);
 		return op_refuse(s, op);
 	}
 	pick_direct(s, op);
-	file_name(name, fn, sizeof(fn));
+	xfer_store_file_name(name, fn, sizeof(fn));
 	op->fd = openat(s->dirfd, fn, O_RDONLY | O_CLOEXEC |
 	                (op->direct ? O_DIRECT : 0));
 	if (op->fd < 0) {
 		int err = errno;
-		op_fail(op, errno_code(err), "load '%s': open() of %s/%s "
-		        "failed: %s", name, s->dir, fn, strerror(err));
+		xfer_store_op_fail(op, xfer_store_errno_code(err),
+		                   "load '%s': open() of %s/%s failed: %s",
+		                   name, s->dir, fn, strerror(err));
 		if (err == ENOENT)
 			xfer_store_index_remove(s->ix, e);
 		return op_refuse(s, op);
 	}
 	xfer_store_entry_hold(e);
 	op->entry = e;
-	file_slot_take(s, op);
+	xfer_store_file_slot_take(s, op);
 	act_push(s, op);
-	issue(s);
+	xfer_store_issue(s);
 	return 0;
 }
 
@@ -969,8 +999,8 @@ int xfer_store_poll(struct xfer_store *s, struct xfer_store_done *out,
 	if (!s || !out || max <= 0)
 		return 0;
 	(void)!read(s->efd, &v, sizeof(v));
-	reap(s);
-	issue(s);
+	xfer_store_reap(s);
+	xfer_store_issue(s);
 	while (n < max && s->done_head) {
 		struct op *op = s->done_head;
 		s->done_head = op->next;
@@ -983,12 +1013,12 @@ int xfer_store_poll(struct xfer_store *s, struct xfer_store_done *out,
 		                                        op->hdr.block_len;
 		snprintf(out[n].msg, sizeof(out[n].msg), "%s", op->msg);
 		s->pending--;
-		op_free(op);
+		xfer_store_op_free(op);
 		n++;
 	}
 	/* Completions left for the next call keep the fd readable. */
 	if (s->done_head)
-		signal_fd(s);
+		xfer_store_signal_fd(s);
 	return n;
 }
 
@@ -1071,11 +1101,11 @@ int xfer_store_remove(struct xfer_store *s, const char *name, char *err,
 	}
 	e = xfer_store_index_find(s->ix, name);
 	if (!e) {
-		snprintf(err, errlen, "remove '%s': no such object in %s", name,
-		         s->dir);
+		snprintf(err, errlen, "remove '%s': no such object in %s",
+		         name, s->dir);
 		return KVF_ENOENT;
 	}
-	file_name(name, fn, sizeof(fn));
+	xfer_store_file_name(name, fn, sizeof(fn));
 	if (unlinkat(s->dirfd, fn, 0) != 0 && errno != ENOENT) {
 		snprintf(err, errlen, "remove '%s': unlink() of %s/%s failed: "
 		         "%s", name, s->dir, fn, strerror(errno));
@@ -1099,7 +1129,7 @@ static int probe_direct(struct xfer_store *s, enum xfer_store_direct mode,
 	if (mode == XFER_STORE_DIRECT_OFF)
 		return 0;
 	snprintf(name, sizeof(name), ".probe.%ld", (long)getpid());
-	buf = aligned_buf(XFER_STORE_ALIGN);
+	buf = xfer_store_aligned_buf(XFER_STORE_ALIGN);
 	if (!buf) {
 		snprintf(err, errlen, "store %s: out of memory", s->dir);
 		return KVF_ENOMEM;
@@ -1205,13 +1235,15 @@ out:
 
 static int by_last_use(const void *a, const void *b)
 {
-	const struct xfer_store_entry *x = *(struct xfer_store_entry *const *)a;
-	const struct xfer_store_entry *y = *(struct xfer_store_entry *const *)b;
+	const struct xfer_store_entry *x =
+		*(struct xfer_store_entry *const *)a;
+	const struct xfer_store_entry *y =
+		*(struct xfer_store_entry *const *)b;
 	return x->last_use_ns < y->last_use_ns ? -1 :
 	       x->last_use_ns > y->last_use_ns;
 }
 
-static int scan(struct xfer_store *s, char *err, size_t errlen)
+static int xfer_store_scan(struct xfer_store *s, char *err, size_t errlen)
 {
 	struct xfer_store_entry **v = NULL;
 	size_t n = 0, cap = 0;
@@ -1268,7 +1300,8 @@ static int scan(struct xfer_store *s, char *err, size_t errlen)
 	if (n)
 		qsort(v, n, sizeof(*v), by_last_use);
 	for (size_t i = 0; i < n; i++) {
-		if (ret == 0 && xfer_store_index_insert(s->ix, v[i], NULL) == 0)
+		if (ret == 0 &&
+		    xfer_store_index_insert(s->ix, v[i], NULL) == 0)
 			continue;
 		ret = KVF_ENOMEM;
 		xfer_store_entry_rele(v[i]);
@@ -1335,7 +1368,8 @@ int xfer_store_open(const struct xfer_store_config *cfg,
 		ret = errno == EWOULDBLOCK ? KVF_EBUSY : KVF_ESYSTEM;
 		snprintf(err, errlen, "store %s: lock of %s/.lock failed: %s",
 		         s->dir, s->dir, ret == KVF_EBUSY ?
-		         "another store uses this directory" : strerror(errno));
+		         "another store uses this directory" :
+		         strerror(errno));
 		goto fail;
 	}
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1376,11 +1410,11 @@ int xfer_store_open(const struct xfer_store_config *cfg,
 		goto fail;
 	}
 	for (uint32_t i = 0; i < s->qd; i++)
-		slot_put(s, &s->slots[i]);
+		xfer_store_slot_put(s, &s->slots[i]);
 	ret = probe_direct(s, cfg->direct, err, errlen);
 	if (ret)
 		goto fail;
-	ret = scan(s, err, errlen);
+	ret = xfer_store_scan(s, err, errlen);
 	if (ret)
 		goto fail;
 	*out = s;
@@ -1400,16 +1434,18 @@ void xfer_store_close(struct xfer_store *s)
 
 		for (op = s->act_head; op; op = next) {
 			next = op->next;
-			op_fail(op, KVF_ECANCELED, "%s '%s': store closed",
-			        op->save ? "save" : "load", op->hdr.name);
+			xfer_store_op_fail(op, KVF_ECANCELED,
+			                   "%s '%s': store closed",
+			                   op->save ? "save" : "load",
+			                   op->hdr.name);
 			if (!op->inflight)
-				op_end(s, op);
+				xfer_store_op_end(s, op);
 		}
-		submit(s);
+		xfer_store_submit(s);
 		while (s->inflight && waited < CLOSE_WAIT_MS) {
 			struct io_uring_cqe *cqe;
 			struct __kernel_timespec ts = { 0, 100000000L };
-			reap(s);
+			xfer_store_reap(s);
 			if (!s->inflight)
 				break;
 			if (io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts) ==
@@ -1424,11 +1460,11 @@ void xfer_store_close(struct xfer_store *s)
 		io_uring_queue_exit(&s->ring);
 		for (op = s->act_head; op; op = next) {
 			next = op->next;
-			op_free(op);
+			xfer_store_op_free(op);
 		}
 		for (op = s->done_head; op; op = next) {
 			next = op->next;
-			op_free(op);
+			xfer_store_op_free(op);
 		}
 	}
 	xfer_store_index_free(s->ix);
