@@ -1,7 +1,7 @@
 /*
- * xfer/store_int.h - the inside of a store: its structures, kept apart
- * from store.c so that the jobs in it can move to files of their own.
- * Nothing outside xfer/store*.c includes this.
+ * xfer/store_int.h - the inside of a store, shared by store.c (the rest of
+ * the engine) and store_fixed.c (the ring's registered buffer and file
+ * tables). Nothing outside xfer/store*.c includes this.
  */
 #ifndef KVF_XFER_STORE_INT_H
 #define KVF_XFER_STORE_INT_H
@@ -103,5 +103,12 @@ struct xfer_store {
 	struct mreg regs[MAX_REGS];
 	uint64_t seq;
 };
+
+/* store_fixed.c: the buffer table slot holding [p, p + len), or -1. */
+int xfer_store_find_buf(struct xfer_store *s, const void *p, uint64_t len);
+/* store_fixed.c: put op's fd in the file table when that pays. */
+void xfer_store_file_slot_take(struct xfer_store *s, struct op *op);
+/* store_fixed.c: take op's fd out of the file table, if there. */
+void xfer_store_file_slot_put(struct xfer_store *s, struct op *op);
 
 #endif
