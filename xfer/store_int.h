@@ -1,7 +1,9 @@
 /*
  * xfer/store_int.h - the inside of a store, shared by store.c (the rest of
- * the engine) and store_fixed.c (the ring's registered buffer and file
- * tables). Nothing outside xfer/store*.c includes this.
+ * the engine), store_fixed.c (the ring's registered buffer and file
+ * tables) and store_catalogue.c (the objects on disk: names, the catalogue
+ * at open, eviction, queries). Nothing outside xfer/store*.c includes
+ * this.
  */
 #ifndef KVF_XFER_STORE_INT_H
 #define KVF_XFER_STORE_INT_H
@@ -104,11 +106,26 @@ struct xfer_store {
 	uint64_t seq;
 };
 
+/* store.c: CLOCK_REALTIME in nanoseconds, the clock of last use. */
+uint64_t xfer_store_now_ns(void);
+/* store.c: record the first failure of op; later ones are ignored. */
+__attribute__((format(printf, 3, 4))) void
+xfer_store_op_fail(struct op *op, int code, const char *fmt, ...);
+
 /* store_fixed.c: the buffer table slot holding [p, p + len), or -1. */
 int xfer_store_find_buf(struct xfer_store *s, const void *p, uint64_t len);
 /* store_fixed.c: put op's fd in the file table when that pays. */
 void xfer_store_file_slot_take(struct xfer_store *s, struct op *op);
 /* store_fixed.c: take op's fd out of the file table, if there. */
 void xfer_store_file_slot_put(struct xfer_store *s, struct op *op);
+
+/* store_catalogue.c: the file name of object name, "<name>.kvs". */
+void xfer_store_file_name(const char *name, char *buf, size_t len);
+/* store_catalogue.c: a finished save enters the catalogue. */
+void xfer_store_save_commit(struct xfer_store *s, struct op *op);
+/* store_catalogue.c: evict until need fits; KVF_ENOSPC fails op. */
+int xfer_store_make_room(struct xfer_store *s, struct op *op, uint64_t need);
+/* store_catalogue.c: rebuild the catalogue from the directory at open. */
+int xfer_store_scan(struct xfer_store *s, char *err, size_t errlen);
 
 #endif
