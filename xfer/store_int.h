@@ -1,9 +1,9 @@
 /*
  * xfer/store_int.h - the inside of a store, shared by store.c (the rest of
  * the engine), store_fixed.c (the ring's registered buffer and file
- * tables) and store_catalogue.c (the objects on disk: names, the catalogue
- * at open, eviction, queries). Nothing outside xfer/store*.c includes
- * this.
+ * tables), store_catalogue.c (the objects on disk: names, the catalogue at
+ * open, eviction, queries) and store_ring.c (issuing I/O and handling
+ * completions). Nothing outside xfer/store*.c includes this.
  */
 #ifndef KVF_XFER_STORE_INT_H
 #define KVF_XFER_STORE_INT_H
@@ -108,9 +108,22 @@ struct xfer_store {
 
 /* store.c: CLOCK_REALTIME in nanoseconds, the clock of last use. */
 uint64_t xfer_store_now_ns(void);
+/* store.c: the KVF_E* code for an errno of a file operation. */
+int xfer_store_errno_code(int e);
 /* store.c: record the first failure of op; later ones are ignored. */
 __attribute__((format(printf, 3, 4))) void
 xfer_store_op_fail(struct op *op, int code, const char *fmt, ...);
+/* store.c: finish op (commit or clean up) and queue its completion. */
+void xfer_store_op_end(struct xfer_store *s, struct op *op);
+
+/* store_ring.c: put an I/O slot on the free list. */
+void xfer_store_slot_put(struct xfer_store *s, struct io_slot *sl);
+/* store_ring.c: queue the active ops' next I/O while slots last; submit. */
+void xfer_store_issue(struct xfer_store *s);
+/* store_ring.c: hand the queued SQEs to the kernel. */
+void xfer_store_submit(struct xfer_store *s);
+/* store_ring.c: handle every CQE the kernel has posted. */
+void xfer_store_reap(struct xfer_store *s);
 
 /* store_fixed.c: the buffer table slot holding [p, p + len), or -1. */
 int xfer_store_find_buf(struct xfer_store *s, const void *p, uint64_t len);
