@@ -1,9 +1,10 @@
 /*
- * xfer/store_int.h - the inside of a store, shared by store.c (the rest of
- * the engine), store_fixed.c (the ring's registered buffer and file
- * tables), store_catalogue.c (the objects on disk: names, the catalogue at
- * open, eviction, queries) and store_ring.c (issuing I/O and handling
- * completions). Nothing outside xfer/store*.c includes this.
+ * xfer/store_int.h - the inside of a store, shared by store.c (open,
+ * close, progress), store_op.c (the life of a save or load), store_ring.c
+ * (issuing I/O and handling completions), store_fixed.c (the ring's
+ * registered buffer and file tables) and store_catalogue.c (the objects
+ * on disk: names, the catalogue at open, eviction, queries). Nothing
+ * outside xfer/store*.c includes this.
  */
 #ifndef KVF_XFER_STORE_INT_H
 #define KVF_XFER_STORE_INT_H
@@ -110,11 +111,18 @@ struct xfer_store {
 uint64_t xfer_store_now_ns(void);
 /* store.c: the KVF_E* code for an errno of a file operation. */
 int xfer_store_errno_code(int e);
-/* store.c: record the first failure of op; later ones are ignored. */
+
+/* store_op.c: free an ended op and its buffers. */
+void xfer_store_op_free(struct op *op);
+/* store_op.c: make the eventfd readable for a completion the store made. */
+void xfer_store_signal_fd(struct xfer_store *s);
+/* store_op.c: record the first failure of op; later ones are ignored. */
 __attribute__((format(printf, 3, 4))) void
 xfer_store_op_fail(struct op *op, int code, const char *fmt, ...);
-/* store.c: finish op (commit or clean up) and queue its completion. */
+/* store_op.c: finish op (commit or clean up) and queue its completion. */
 void xfer_store_op_end(struct xfer_store *s, struct op *op);
+/* store_op.c: len bytes aligned for O_DIRECT, or NULL. */
+void *xfer_store_aligned_buf(size_t len);
 
 /* store_ring.c: put an I/O slot on the free list. */
 void xfer_store_slot_put(struct xfer_store *s, struct io_slot *sl);
