@@ -1,165 +1,43 @@
 /*
- * xfer/store.c - the KV storage tier's engine: saves and loads of block
- * lists as files, driven through one io_uring by the sidecar's progress
- * thread.
+ * xfer/store.c - the KV storage tier's entry points: config parsing, open
+ * (directory lock, eventfd, ring, sparse tables, the O_DIRECT probe, the
+ * catalogue read from the headers) and close, and progress (poll, wait).
  *
- * Each save or load is an op on the active list. issue() walks the list
- * and turns the ops' next steps into SQEs while I/O slots are free (the
- * queue depth bounds the I/Os in flight, so the CQ, twice the SQ, never
- * overflows) and submits them in one io_uring_submit. reap() handles CQEs:
- * a short read or write is resubmitted for the rest from the same slot; an
- * error marks the op failed, after which it issues nothing more and ends
- * when its last I/O is back.
- *
- * A save writes into a temporary file ".tmp.<pid>.<seq>", preallocated
- * with fallocate so a full disk shows before any data moves. Each block's
- * CRC is computed just before its write is queued, overlapping the CPU
- * work with the writes in flight; the header, which holds the CRCs, goes
- * last, then fdatasync/fsync per policy, then rename into place (then the
- * directory fsync for the full policy). Until the rename nothing carries
- * the object's name, and a file without its header has no magic, so a
- * crash never leaves a file that loads as valid; open removes the
- * temporaries.
- *
- * A load reads the header and the blocks at once and verifies each block
- * as it lands once the header is in (blocks that beat the header wait for
- * it). Aligned blocks move with O_DIRECT when the filesystem takes it;
- * an object with an unaligned block (address or length not a multiple of
- * 4096) opens its file without O_DIRECT instead of copying through a
- * bounce buffer: the page cache does that copy already. Blocks in
- * registered memory use READ_FIXED/WRITE_FIXED; objects of several blocks
- * get their descriptor in the ring's sparse file table.
+ * The engine behind them is split by job: store_op.c takes a save or load
+ * and ends it, store_ring.c turns the ops' steps into SQEs and handles the
+ * CQEs, store_fixed.c keeps the ring's registered buffer and file tables,
+ * store_catalogue.c the object files, the catalogue and the capacity.
+ * store_int.h holds the structures they share. Everything runs on the
+ * sidecar's progress thread.
  */
-#include "xfer/store.h"
+#include "xfer/store_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <liburing.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "sidecar/log.h"
-#include "xfer/store_crc.h"
-#include "xfer/store_index.h"
 
 #define DEFAULT_QD 64u
 #define MAX_QD 4096u
-/* Sparse tables registered at open. */
-#define MAX_BUFS 256u
-#define MAX_FILES 64u
-#define MAX_REGS 64u
-/* The kernel refuses registered buffers and single I/Os above these. */
-#define BUF_CHUNK (UINT64_C(1) << 30)
-#define IO_CHUNK (UINT64_C(1) << 30)
-/* Objects of fewer blocks do not pay the two syscalls of a file slot. */
-#define FIXED_FILE_MIN_BLOCKS 4u
 /* How long close waits for the kernel to give back I/O in flight. */
 #define CLOSE_WAIT_MS 30000
 
-enum io_kind { IO_BLOCK, IO_HDR, IO_FSYNC, IO_DIRSYNC };
-
-enum step {
-	S_DATA,    /* blocks (and, for a load, the header) */
-	S_HEADER,  /* save: the header */
-	S_SYNC,    /* save: fdatasync / fsync */
-	S_DIRSYNC, /* save: fsync of the directory after the rename */
-	S_END,
-};
-
-struct op;
-
-struct io_slot {
-	struct op *op;
-	enum io_kind kind;
-	uint32_t block;
-	uint64_t done; /* bytes of this I/O already moved */
-	struct io_slot *next_free;
-};
-
-struct op {
-	struct op *prev, *next; /* active list; next also links the done list */
-	bool save;
-	bool active;
-	void *ctx;
-	struct xfer_store_hdr hdr;
-	void **blocks;
-	int fd;
-	int file_idx; /* slot in the registered file table or -1 */
-	bool direct;
-	enum step step;
-	bool step_issued; /* the single I/O of S_HEADER/S_SYNC/S_DIRSYNC */
-	bool hdr_issued;  /* load: header read queued */
-	bool hdr_ok;      /* load: header in and verified */
-	bool created;     /* save: the temporary file exists */
-	bool renamed;     /* save: renamed into place */
-	uint32_t next_block;
-	uint32_t blocks_done;
-	uint32_t inflight;
-	uint8_t *hbuf;
-	uint32_t *crcs;  /* save */
-	uint8_t *landed; /* load: block in, not verified yet */
-	struct xfer_store_entry *entry; /* load: held */
-	uint64_t reserved;
-	char tmp[64];
-	int status;
-	char msg[320];
-};
-
-struct mreg {
-	bool used;
-	uintptr_t base;
-	size_t len;
-	uint32_t first; /* buffer table slot of the first 1 GiB piece */
-	uint32_t pieces;
-};
-
-struct xfer_store {
-	char dir[PATH_MAX];
-	int dirfd;
-	int lockfd;
-	int efd;
-	struct io_uring ring;
-	bool ring_ok;
-	uint32_t qd;
-	uint64_t capacity;
-	uint64_t reserved; /* bytes of saves in progress */
-	bool direct;
-	bool warned_unaligned;
-	enum xfer_store_sync sync;
-	struct xfer_store_index *ix;
-	struct io_slot *slots;
-	struct io_slot *free_slots;
-	uint32_t inflight;
-	uint32_t queued; /* SQEs prepared, not submitted */
-	struct op *act_head, *act_tail;
-	struct op *done_head, *done_tail;
-	uint32_t pending;
-	bool buf_table;
-	bool file_table;
-	uint8_t buf_used[MAX_BUFS];
-	uint8_t file_used[MAX_FILES];
-	struct mreg regs[MAX_REGS];
-	uint64_t seq;
-};
-
-static uint64_t now_ns(void)
+uint64_t xfer_store_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int errno_code(int e)
+int xfer_store_errno_code(int e)
 {
 	switch (e) {
 	case ENOSPC:
@@ -203,851 +81,6 @@ int xfer_store_sync_parse(const char *s)
 	return -1;
 }
 
-static void file_name(const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s%s", name, XFER_STORE_SUFFIX);
-}
-
-/* ---- op lists and ending ------------------------------------------- */
-
-static void act_push(struct xfer_store *s, struct op *op)
-{
-	op->next = NULL;
-	op->prev = s->act_tail;
-	if (s->act_tail)
-		s->act_tail->next = op;
-	else
-		s->act_head = op;
-	s->act_tail = op;
-	op->active = true;
-}
-
-static void act_unlink(struct xfer_store *s, struct op *op)
-{
-	if (!op->active)
-		return;
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		s->act_head = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
-	else
-		s->act_tail = op->prev;
-	op->prev = op->next = NULL;
-	op->active = false;
-}
-
-static void op_free(struct op *op)
-{
-	free(op->blocks);
-	free(op->hbuf);
-	free(op->crcs);
-	free(op->landed);
-	free(op);
-}
-
-static void signal_fd(struct xfer_store *s)
-{
-	uint64_t one = 1;
-	(void)!write(s->efd, &one, sizeof(one));
-}
-
-/* Record the first failure of op; later ones are consequences. */
-__attribute__((format(printf, 3, 4))) static void
-op_fail(struct op *op, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (op->status)
-		return;
-	op->status = code;
-	va_start(ap, fmt);
-	vsnprintf(op->msg, sizeof(op->msg), fmt, ap);
-	va_end(ap);
-}
-
-static void file_slot_put(struct xfer_store *s, struct op *op)
-{
-	int minus = -1;
-
-	if (op->file_idx < 0)
-		return;
-	io_uring_register_files_update(&s->ring, (unsigned)op->file_idx,
-	                               &minus, 1);
-	s->file_used[op->file_idx] = 0;
-	op->file_idx = -1;
-}
-
-static void entry_from_hdr(struct xfer_store_entry *e,
-                           const struct xfer_store_hdr *h)
-{
-	e->bytes = h->total_bytes;
-	e->nblocks = h->nblocks;
-	e->header_bytes = h->header_bytes;
-	e->block_len = h->block_len;
-	e->layout = h->layout;
-}
-
-/* A finished save enters the catalogue. */
-static void save_commit(struct xfer_store *s, struct op *op)
-{
-	struct xfer_store_entry *e = xfer_store_entry_alloc(op->hdr.name);
-	struct xfer_store_entry *old = NULL;
-
-	if (e) {
-		entry_from_hdr(e, &op->hdr);
-		e->last_use_ns = now_ns();
-	}
-	if (!e || xfer_store_index_insert(s->ix, e, &old) != 0) {
-		char fn[XFER_STORE_NAME_MAX + 8];
-		xfer_store_entry_rele(e);
-		file_name(op->hdr.name, fn, sizeof(fn));
-		unlinkat(s->dirfd, fn, 0);
-		op_fail(op, KVF_ENOMEM, "save '%s': catalogue entry: out of "
-		        "memory; object removed", op->hdr.name);
-		return;
-	}
-	xfer_store_entry_rele(old);
-}
-
-static void op_end(struct xfer_store *s, struct op *op)
-{
-	if (op->save && op->status == 0 && op->renamed)
-		save_commit(s, op);
-	file_slot_put(s, op);
-	if (op->save) {
-		if (op->status && op->created && !op->renamed)
-			unlinkat(s->dirfd, op->tmp, 0);
-		if (op->status && op->renamed) {
-			char fn[XFER_STORE_NAME_MAX + 8];
-			file_name(op->hdr.name, fn, sizeof(fn));
-			unlinkat(s->dirfd, fn, 0);
-		}
-		s->reserved -= op->reserved;
-		op->reserved = 0;
-	} else if (op->entry) {
-		if (op->status == 0) {
-			xfer_store_index_touch(s->ix, op->entry, now_ns());
-			/* The mtime carries the LRU order across restarts. */
-			if (op->fd >= 0)
-				futimens(op->fd, NULL);
-		}
-		xfer_store_entry_rele(op->entry);
-		op->entry = NULL;
-	}
-	if (op->fd >= 0)
-		close(op->fd);
-	op->fd = -1;
-	if (op->status && op->status != KVF_ENOENT &&
-	    op->status != KVF_EINVAL && op->status != KVF_ECANCELED)
-		sc_warn("store %s: %s (%s)", s->dir, op->msg,
-		        kvf_strerror(op->status));
-	act_unlink(s, op);
-	op->next = NULL;
-	if (s->done_tail)
-		s->done_tail->next = op;
-	else
-		s->done_head = op;
-	s->done_tail = op;
-}
-
-/* An op refused before any I/O: ends now, the fd says so. */
-static int op_refuse(struct xfer_store *s, struct op *op)
-{
-	op_end(s, op);
-	signal_fd(s);
-	return 0;
-}
-
-/* ---- capacity -------------------------------------------------------- */
-
-static void evict(struct xfer_store *s, struct xfer_store_entry *e,
-                  const char *why)
-{
-	char fn[XFER_STORE_NAME_MAX + 8];
-
-	file_name(e->name, fn, sizeof(fn));
-	if (unlinkat(s->dirfd, fn, 0) != 0 && errno != ENOENT)
-		sc_warn("store %s: evict '%s': unlink() failed: %s",
-		        s->dir, e->name, strerror(errno));
-	sc_debug("store %s: evicted '%s' (%" PRIu64 " bytes, least recently "
-	         "used) %s", s->dir, e->name, e->bytes, why);
-	xfer_store_index_remove(s->ix, e);
-}
-
-/* Evict least recently used objects no load holds until need fits. */
-static int make_room(struct xfer_store *s, struct op *op, uint64_t need)
-{
-	while (s->capacity && xfer_store_index_bytes(s->ix) + s->reserved +
-	                              need > s->capacity) {
-		struct xfer_store_entry *e = xfer_store_index_oldest(s->ix);
-		while (e && e->refs > 1)
-			e = xfer_store_index_newer(e);
-		if (!e) {
-			op_fail(op, KVF_ENOSPC, "save '%s': needs %" PRIu64
-			        " bytes; capacity %" PRIu64 " has %" PRIu64
-			        " in objects being loaded and %" PRIu64
-			        " in saves in progress", op->hdr.name, need,
-			        s->capacity, xfer_store_index_bytes(s->ix),
-			        s->reserved);
-			return KVF_ENOSPC;
-		}
-		evict(s, e, "to make room");
-	}
-	return 0;
-}
-
-/* ---- registered memory ------------------------------------------------ */
-
-static int find_buf(struct xfer_store *s, const void *p, uint64_t len)
-{
-	uintptr_t a = (uintptr_t)p;
-
-	for (uint32_t i = 0; i < MAX_REGS; i++) {
-		struct mreg *r = &s->regs[i];
-		if (!r->used || a < r->base || a + len > r->base + r->len)
-			continue;
-		uint64_t first = (a - r->base) / BUF_CHUNK;
-		uint64_t last = (a + len - 1 - r->base) / BUF_CHUNK;
-		return first == last ? (int)(r->first + first) : -1;
-	}
-	return -1;
-}
-
-int xfer_store_register_memory(struct xfer_store *s, void *base, size_t len,
-                               uint32_t *index)
-{
-	uint32_t pieces, ri, first;
-	int ret;
-
-	if (!s || !base || !len || !index)
-		return KVF_EINVAL;
-	if (!s->buf_table) {
-		sc_warn("store %s: register_memory: this kernel has no sparse "
-		        "buffer table; blocks move with plain read/write",
-		        s->dir);
-		return KVF_ENOTSUP;
-	}
-	pieces = (uint32_t)((len + BUF_CHUNK - 1) / BUF_CHUNK);
-	for (ri = 0; ri < MAX_REGS && s->regs[ri].used; ri++)
-		;
-	for (first = 0; first + pieces <= MAX_BUFS; first++) {
-		uint32_t k = 0;
-		while (k < pieces && !s->buf_used[first + k])
-			k++;
-		if (k == pieces)
-			break;
-	}
-	if (ri == MAX_REGS || pieces > MAX_BUFS || first + pieces > MAX_BUFS) {
-		sc_warn("store %s: register_memory(%zu bytes): buffer table "
-		        "full (%u regions, %u pieces of 1 GiB)", s->dir, len,
-		        MAX_REGS, MAX_BUFS);
-		return KVF_ENOSPC;
-	}
-	for (uint32_t k = 0; k < pieces; k++) {
-		struct iovec iov;
-		__u64 tag = 0;
-		iov.iov_base = (char *)base + k * BUF_CHUNK;
-		iov.iov_len = k + 1 < pieces ? BUF_CHUNK : len - k * BUF_CHUNK;
-		ret = io_uring_register_buffers_update_tag(
-			&s->ring, first + k, &iov, &tag, 1);
-		if (ret < 0) {
-			struct iovec none = {0};
-			for (uint32_t j = 0; j < k; j++)
-				io_uring_register_buffers_update_tag(
-					&s->ring, first + j, &none, &tag, 1);
-			sc_warn("store %s: register_memory(%p, %zu bytes): "
-			        "io_uring_register_buffers_update_tag() "
-			        "failed: %s", s->dir, base, len,
-			        strerror(-ret));
-			return ret == -ENOMEM ? KVF_ENOMEM : KVF_ESYSTEM;
-		}
-	}
-	for (uint32_t k = 0; k < pieces; k++)
-		s->buf_used[first + k] = 1;
-	s->regs[ri] = (struct mreg){ .used = true, .base = (uintptr_t)base,
-		.len = len, .first = first, .pieces = pieces };
-	*index = ri;
-	return 0;
-}
-
-int xfer_store_unregister_memory(struct xfer_store *s, uint32_t index)
-{
-	struct mreg *r;
-
-	if (!s || index >= MAX_REGS || !s->regs[index].used)
-		return KVF_ENOENT;
-	r = &s->regs[index];
-	for (uint32_t k = 0; k < r->pieces; k++) {
-		struct iovec none = {0};
-		__u64 tag = 0;
-		io_uring_register_buffers_update_tag(&s->ring, r->first + k,
-		                                     &none, &tag, 1);
-		s->buf_used[r->first + k] = 0;
-	}
-	r->used = false;
-	return 0;
-}
-
-/* ---- issuing ------------------------------------------------------- */
-
-static struct io_slot *slot_get(struct xfer_store *s)
-{
-	struct io_slot *sl = s->free_slots;
-	if (sl)
-		s->free_slots = sl->next_free;
-	return sl;
-}
-
-static void slot_put(struct xfer_store *s, struct io_slot *sl)
-{
-	sl->op = NULL;
-	sl->next_free = s->free_slots;
-	s->free_slots = sl;
-}
-
-static void sqe_file(struct op *op, struct io_uring_sqe *sqe)
-{
-	if (op->file_idx >= 0)
-		sqe->flags |= IOSQE_FIXED_FILE;
-}
-
-/* Queue the (rest of the) I/O of slot sl. The SQ always has room: it is
- * as deep as the slots and is emptied by every issue round. */
-static void prep(struct xfer_store *s, struct io_slot *sl)
-{
-	struct op *op = sl->op;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-	int fd = op->file_idx >= 0 ? op->file_idx : op->fd;
-
-	if (sl->kind == IO_BLOCK) {
-		char *p = (char *)op->blocks[sl->block] + sl->done;
-		uint64_t len = op->hdr.block_len - sl->done;
-		uint64_t off = xfer_store_block_off(&op->hdr, sl->block) +
-		               sl->done;
-		int bi = find_buf(s, op->blocks[sl->block], op->hdr.block_len);
-		if (len > IO_CHUNK)
-			len = IO_CHUNK;
-		if (bi >= 0 && op->save)
-			io_uring_prep_write_fixed(sqe, fd, p, (unsigned)len,
-			                          off, bi);
-		else if (bi >= 0)
-			io_uring_prep_read_fixed(sqe, fd, p, (unsigned)len,
-			                         off, bi);
-		else if (op->save)
-			io_uring_prep_write(sqe, fd, p, (unsigned)len, off);
-		else
-			io_uring_prep_read(sqe, fd, p, (unsigned)len, off);
-	} else if (sl->kind == IO_HDR) {
-		uint8_t *p = op->hbuf + sl->done;
-		unsigned len = (unsigned)(op->hdr.header_bytes - sl->done);
-		if (op->save)
-			io_uring_prep_write(sqe, fd, p, len, sl->done);
-		else
-			io_uring_prep_read(sqe, fd, p, len, sl->done);
-	} else if (sl->kind == IO_FSYNC) {
-		io_uring_prep_fsync(sqe, fd, s->sync == XFER_STORE_SYNC_DATA ?
-		                                     IORING_FSYNC_DATASYNC : 0);
-	} else {
-		io_uring_prep_fsync(sqe, s->dirfd, 0);
-	}
-	if (sl->kind != IO_DIRSYNC)
-		sqe_file(op, sqe);
-	io_uring_sqe_set_data(sqe, sl);
-	op->inflight++;
-	s->inflight++;
-	s->queued++;
-}
-
-static bool start_io(struct xfer_store *s, struct op *op, enum io_kind kind,
-                     uint32_t block)
-{
-	struct io_slot *sl = slot_get(s);
-
-	if (!sl)
-		return false;
-	sl->op = op;
-	sl->kind = kind;
-	sl->block = block;
-	sl->done = 0;
-	prep(s, sl);
-	return true;
-}
-
-/* Queue what op can do next; false when the slots ran out. */
-static bool issue_op(struct xfer_store *s, struct op *op)
-{
-	if (op->status)
-		return true;
-	switch (op->step) {
-	case S_DATA:
-		if (!op->save && !op->hdr_issued) {
-			if (!start_io(s, op, IO_HDR, 0))
-				return false;
-			op->hdr_issued = true;
-		}
-		while (op->next_block < op->hdr.nblocks) {
-			uint32_t i = op->next_block;
-			if (!s->free_slots)
-				return false;
-			/* The sum just before the write: the CPU works
-			 * while the earlier writes are in flight. */
-			if (op->save)
-				op->crcs[i] = xfer_store_crc32c(
-					0, op->blocks[i], op->hdr.block_len);
-			start_io(s, op, IO_BLOCK, i);
-			op->next_block++;
-		}
-		return true;
-	case S_HEADER:
-	case S_SYNC:
-	case S_DIRSYNC:
-		if (op->step_issued)
-			return true;
-		if (op->step == S_HEADER)
-			xfer_store_hdr_encode(&op->hdr, op->crcs, op->hbuf);
-		if (!start_io(s, op, op->step == S_HEADER ? IO_HDR :
-		                     op->step == S_SYNC ? IO_FSYNC : IO_DIRSYNC,
-		              0))
-			return false;
-		op->step_issued = true;
-		return true;
-	default:
-		return true;
-	}
-}
-
-static void submit(struct xfer_store *s)
-{
-	while (s->queued) {
-		int ret = io_uring_submit(&s->ring);
-		if (ret > 0) {
-			s->queued -= (uint32_t)ret < s->queued ? (uint32_t)ret
-			                                        : s->queued;
-			continue;
-		}
-		if (ret == -EINTR)
-			continue;
-		/* -EAGAIN / -EBUSY: the kernel is short of resources; the
-		 * SQEs stay queued for the next round. */
-		if (ret != -EAGAIN && ret != -EBUSY)
-			sc_warn("store %s: io_uring_submit() failed: %s",
-			        s->dir, strerror(-ret));
-		return;
-	}
-}
-
-static void issue(struct xfer_store *s)
-{
-	for (struct op *op = s->act_head; op && s->free_slots; op = op->next)
-		if (!issue_op(s, op))
-			break;
-	submit(s);
-}
-
-/* ---- completions ------------------------------------------------- */
-
-static void verify_block(struct op *op, uint32_t i)
-{
-	uint32_t want = xfer_store_hdr_block_crc(op->hbuf, i);
-	uint32_t have = xfer_store_crc32c(0, op->blocks[i], op->hdr.block_len);
-
-	if (have != want)
-		op_fail(op, KVF_ECORRUPT, "load '%s': block %" PRIu32 " of %"
-		        PRIu32 ": checksum mismatch (stored 0x%08" PRIx32
-		        ", computed 0x%08" PRIx32 ")", op->hdr.name, i,
-		        op->hdr.nblocks, want, have);
-}
-
-static void load_header_in(struct op *op)
-{
-	struct xfer_store_hdr h;
-	char why[200];
-
-	if (xfer_store_hdr_decode(op->hbuf, op->hdr.header_bytes, &h, why,
-	                          sizeof(why)) != 0 ||
-	    xfer_store_hdr_verify(&h, op->hbuf, why, sizeof(why)) != 0) {
-		op_fail(op, KVF_ECORRUPT, "load '%s': %s", op->hdr.name, why);
-		return;
-	}
-	if (strcmp(h.name, op->hdr.name) != 0 ||
-	    h.nblocks != op->hdr.nblocks || h.block_len != op->hdr.block_len) {
-		op_fail(op, KVF_ECORRUPT, "load '%s': header changed since the "
-		        "catalogue read it (name '%s', %" PRIu32 " blocks of %"
-		        PRIu64 " bytes)", op->hdr.name, h.name, h.nblocks,
-		        h.block_len);
-		return;
-	}
-	op->hdr_ok = true;
-	for (uint32_t i = 0; i < op->hdr.nblocks; i++)
-		if (op->landed[i])
-			verify_block(op, i);
-}
-
-/* After the last I/O of a step: go on, or end. */
-static void advance(struct xfer_store *s, struct op *op)
-{
-	if (op->inflight)
-		return;
-	if (op->status) {
-		op_end(s, op);
-		return;
-	}
-	if (!op->save) {
-		if (op->blocks_done == op->hdr.nblocks && op->hdr_ok)
-			op_end(s, op);
-		return;
-	}
-	switch (op->step) {
-	case S_DATA:
-		if (op->blocks_done < op->hdr.nblocks)
-			return;
-		op->step = S_HEADER;
-		break;
-	case S_HEADER:
-		if (s->sync != XFER_STORE_SYNC_NONE) {
-			op->step = S_SYNC;
-			break;
-		}
-		/* fall through */
-	case S_SYNC: {
-		char fn[XFER_STORE_NAME_MAX + 8];
-		file_name(op->hdr.name, fn, sizeof(fn));
-		if (renameat(s->dirfd, op->tmp, s->dirfd, fn) != 0) {
-			op_fail(op, errno_code(errno), "save '%s': rename() of "
-			        "%s to %s failed: %s", op->hdr.name, op->tmp,
-			        fn, strerror(errno));
-			op_end(s, op);
-			return;
-		}
-		op->renamed = true;
-		if (s->sync == XFER_STORE_SYNC_FULL) {
-			op->step = S_DIRSYNC;
-			break;
-		}
-		op->step = S_END;
-		op_end(s, op);
-		return;
-	}
-	default:
-		op->step = S_END;
-		op_end(s, op);
-		return;
-	}
-	op->step_issued = false;
-}
-
-static void complete(struct xfer_store *s, struct io_slot *sl, int res)
-{
-	struct op *op = sl->op;
-	const char *verb = op->save ? "write" : "read";
-	const char *file = op->save ? op->tmp : op->hdr.name;
-
-	op->inflight--;
-	s->inflight--;
-	if (sl->kind == IO_FSYNC || sl->kind == IO_DIRSYNC) {
-		if (res < 0)
-			op_fail(op, errno_code(-res), "save '%s': %s() failed: "
-			        "%s", op->hdr.name, sl->kind == IO_DIRSYNC ?
-			        "fsync(directory)" : "fsync", strerror(-res));
-		slot_put(s, sl);
-		advance(s, op);
-		return;
-	}
-	uint64_t want = sl->kind == IO_BLOCK ? op->hdr.block_len
-	                                     : op->hdr.header_bytes;
-	uint64_t off = (sl->kind == IO_BLOCK ?
-	                xfer_store_block_off(&op->hdr, sl->block) : 0) +
-	               sl->done;
-	if (res < 0) {
-		op_fail(op, errno_code(-res), "%s '%s': %s() of %s at offset %"
-		        PRIu64 " (%s) failed: %s", op->save ? "save" : "load",
-		        op->hdr.name, verb, file, off, sl->kind == IO_BLOCK ?
-		        "block" : "header", strerror(-res));
-	} else if (res == 0) {
-		if (op->save)
-			op_fail(op, KVF_EIO, "save '%s': write() of %s at "
-			        "offset %" PRIu64 " wrote nothing", op->hdr.name,
-			        file, off);
-		else
-			op_fail(op, KVF_ECORRUPT, "load '%s': file ends at "
-			        "offset %" PRIu64 ", before its %s",
-			        op->hdr.name, off, sl->kind == IO_BLOCK ?
-			        "blocks" : "header");
-	} else {
-		sl->done += (uint64_t)res;
-		if (sl->done < want && !op->status) {
-			/* Short read or write: the rest from here. */
-			prep(s, sl);
-			return;
-		}
-		if (sl->kind == IO_BLOCK) {
-			op->blocks_done++;
-			if (!op->save) {
-				if (op->hdr_ok)
-					verify_block(op, sl->block);
-				else
-					op->landed[sl->block] = 1;
-			}
-		} else if (!op->save) {
-			load_header_in(op);
-		}
-	}
-	slot_put(s, sl);
-	advance(s, op);
-}
-
-static void reap(struct xfer_store *s)
-{
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
-
-	io_uring_for_each_cqe(&s->ring, head, cqe) {
-		struct io_slot *sl = io_uring_cqe_get_data(cqe);
-		n++;
-		if (sl && sl->op)
-			complete(s, sl, cqe->res);
-	}
-	io_uring_cq_advance(&s->ring, n);
-}
-
-/* ---- save and load -------------------------------------------------- */
-
-static struct op *op_alloc(struct xfer_store *s, bool save, const char *name,
-                           void *const *blocks, uint32_t nblocks, void *ctx)
-{
-	struct op *op = calloc(1, sizeof(*op));
-
-	if (!op)
-		return NULL;
-	op->blocks = malloc(sizeof(void *) * (nblocks ? nblocks : 1));
-	if (!op->blocks) {
-		free(op);
-		return NULL;
-	}
-	if (nblocks)
-		memcpy(op->blocks, blocks, sizeof(void *) * nblocks);
-	op->save = save;
-	op->ctx = ctx;
-	op->fd = -1;
-	op->file_idx = -1;
-	/* Messages name the object even when its name is bad. */
-	snprintf(op->hdr.name, sizeof(op->hdr.name), "%s", name ? name : "");
-	s->pending++;
-	return op;
-}
-
-static bool blocks_aligned(struct op *op)
-{
-	if (op->hdr.block_len % XFER_STORE_ALIGN)
-		return false;
-	for (uint32_t i = 0; i < op->hdr.nblocks; i++)
-		if ((uintptr_t)op->blocks[i] % XFER_STORE_ALIGN)
-			return false;
-	return true;
-}
-
-static void pick_direct(struct xfer_store *s, struct op *op)
-{
-	op->direct = s->direct && blocks_aligned(op);
-	if (s->direct && !op->direct && !s->warned_unaligned) {
-		s->warned_unaligned = true;
-		sc_info("store %s: '%s' has blocks not aligned to %u bytes "
-		        "(address or length %" PRIu64 "): such objects use "
-		        "buffered I/O", s->dir, op->hdr.name, XFER_STORE_ALIGN,
-		        op->hdr.block_len);
-	}
-}
-
-static void file_slot_take(struct xfer_store *s, struct op *op)
-{
-	if (!s->file_table || op->hdr.nblocks < FIXED_FILE_MIN_BLOCKS)
-		return;
-	for (uint32_t i = 0; i < MAX_FILES; i++) {
-		if (s->file_used[i])
-			continue;
-		if (io_uring_register_files_update(&s->ring, i, &op->fd, 1) ==
-		    1) {
-			s->file_used[i] = 1;
-			op->file_idx = (int)i;
-		}
-		return;
-	}
-}
-
-static void *aligned_buf(size_t len)
-{
-	void *p = NULL;
-	if (posix_memalign(&p, XFER_STORE_ALIGN, len) != 0)
-		return NULL;
-	return p;
-}
-
-int xfer_store_save(struct xfer_store *s, const char *name,
-                    const struct kvf_layout *layout, void *const *blocks,
-                    uint32_t nblocks, uint64_t block_len, void *ctx)
-{
-	struct op *op;
-	char why[200];
-	int ret;
-
-	if (!s || (!blocks && nblocks))
-		return KVF_EINVAL;
-	op = op_alloc(s, true, name, blocks, nblocks, ctx);
-	if (!op)
-		return KVF_ENOMEM;
-	if (xfer_store_name_check(name, why, sizeof(why)) != 0) {
-		op_fail(op, KVF_EINVAL, "save: %s", why);
-		return op_refuse(s, op);
-	}
-	if (xfer_store_hdr_init(&op->hdr, name, layout, nblocks, block_len,
-	                        why, sizeof(why)) != 0) {
-		op_fail(op, KVF_EINVAL, "save '%s': %s", name, why);
-		return op_refuse(s, op);
-	}
-	for (uint32_t i = 0; i < nblocks; i++) {
-		if (!blocks[i]) {
-			op_fail(op, KVF_EINVAL, "save '%s': block %" PRIu32
-			        " has a NULL address", name, i);
-			return op_refuse(s, op);
-		}
-	}
-	op->hdr.created_ns = now_ns();
-	if (s->capacity && op->hdr.total_bytes > s->capacity) {
-		op_fail(op, KVF_ENOSPC, "save '%s': object needs %" PRIu64
-		        " bytes, more than the store's capacity of %" PRIu64,
-		        name, op->hdr.total_bytes, s->capacity);
-		return op_refuse(s, op);
-	}
-	if (make_room(s, op, op->hdr.total_bytes) != 0)
-		return op_refuse(s, op);
-	op->reserved = op->hdr.total_bytes;
-	s->reserved += op->reserved;
-	op->crcs = calloc(nblocks, sizeof(uint32_t));
-	op->hbuf = aligned_buf(op->hdr.header_bytes);
-	if (!op->crcs || !op->hbuf) {
-		op_fail(op, KVF_ENOMEM, "save '%s': out of memory for %" PRIu32
-		        " block checksums", name, nblocks);
-		return op_refuse(s, op);
-	}
-	pick_direct(s, op);
-	snprintf(op->tmp, sizeof(op->tmp), XFER_STORE_TMP_PREFIX "%ld.%" PRIu64,
-	         (long)getpid(), ++s->seq);
-	op->fd = openat(s->dirfd, op->tmp, O_WRONLY | O_CREAT | O_EXCL |
-	                O_CLOEXEC | (op->direct ? O_DIRECT : 0), 0644);
-	if (op->fd < 0) {
-		op_fail(op, errno == ENOSPC ? KVF_ENOSPC : KVF_ESYSTEM,
-		        "save '%s': open() of %s/%s failed: %s", name, s->dir,
-		        op->tmp, strerror(errno));
-		return op_refuse(s, op);
-	}
-	op->created = true;
-	/* Take the space now: a full disk fails here, before any write. */
-	ret = fallocate(op->fd, 0, 0, (off_t)op->hdr.total_bytes);
-	if (ret != 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
-		ret = ftruncate(op->fd, (off_t)op->hdr.total_bytes);
-	if (ret != 0) {
-		op_fail(op, errno_code(errno), "save '%s': fallocate() of %"
-		        PRIu64 " bytes in %s failed: %s", name,
-		        op->hdr.total_bytes, s->dir, strerror(errno));
-		return op_refuse(s, op);
-	}
-	file_slot_take(s, op);
-	act_push(s, op);
-	issue(s);
-	return 0;
-}
-
-static bool layouts_match(const struct kvf_layout *a,
-                          const struct kvf_layout *b)
-{
-	static const struct kvf_layout none;
-
-	/* An object saved without a layout, or a load without one, is
-	 * checked by block count and length only. */
-	if (!a || !memcmp(b, &none, sizeof(none)))
-		return true;
-	return a->num_layers == b->num_layers &&
-	       a->block_bytes == b->block_bytes;
-}
-
-int xfer_store_load(struct xfer_store *s, const char *name,
-                    const struct kvf_layout *layout, void *const *blocks,
-                    uint32_t nblocks, uint64_t block_len, void *ctx)
-{
-	struct xfer_store_entry *e;
-	struct op *op;
-	char why[200], fn[XFER_STORE_NAME_MAX + 8];
-
-	if (!s || (!blocks && nblocks))
-		return KVF_EINVAL;
-	op = op_alloc(s, false, name, blocks, nblocks, ctx);
-	if (!op)
-		return KVF_ENOMEM;
-	if (xfer_store_name_check(name, why, sizeof(why)) != 0) {
-		op_fail(op, KVF_EINVAL, "load: %s", why);
-		return op_refuse(s, op);
-	}
-	e = xfer_store_index_find(s->ix, name);
-	if (!e) {
-		op_fail(op, KVF_ENOENT, "load '%s': no such object in %s", name,
-		        s->dir);
-		return op_refuse(s, op);
-	}
-	/* Layouts first: other layers or block_bytes change the count and
-	 * length too, and the two layouts tell the engine more. */
-	if (!layouts_match(layout, &e->layout)) {
-		char have[160], want[160];
-		xfer_store_layout_str(&e->layout, have, sizeof(have));
-		xfer_store_layout_str(layout, want, sizeof(want));
-		op_fail(op, KVF_EINVAL, "load '%s': layout mismatch: saved "
-		        "with %s, loading into %s (layers and block_bytes must "
-		        "agree)", name, have, want);
-		return op_refuse(s, op);
-	}
-	if (e->nblocks != nblocks || e->block_len != block_len) {
-		op_fail(op, KVF_EINVAL, "load '%s': the object has %" PRIu32
-		        " blocks of %" PRIu64 " bytes, the load asks for %"
-		        PRIu32 " of %" PRIu64, name, e->nblocks, e->block_len,
-		        nblocks, block_len);
-		return op_refuse(s, op);
-	}
-	for (uint32_t i = 0; i < nblocks; i++) {
-		if (!blocks[i]) {
-			op_fail(op, KVF_EINVAL, "load '%s': block %" PRIu32
-			        " has a NULL address", name, i);
-			return op_refuse(s, op);
-		}
-	}
-	xfer_store_hdr_init(&op->hdr, name, &e->layout, nblocks, block_len,
-	                    why, sizeof(why));
-	op->hbuf = aligned_buf(op->hdr.header_bytes);
-	op->landed = calloc(nblocks, 1);
-	if (!op->hbuf || !op->landed) {
-		op_fail(op, KVF_ENOMEM, "load '%s': out of memory", name);
-		return op_refuse(s, op);
-	}
-	pick_direct(s, op);
-	file_name(name, fn, sizeof(fn));
-	op->fd = openat(s->dirfd, fn, O_RDONLY | O_CLOEXEC |
-	                (op->direct ? O_DIRECT : 0));
-	if (op->fd < 0) {
-		int err = errno;
-		op_fail(op, errno_code(err), "load '%s': open() of %s/%s "
-		        "failed: %s", name, s->dir, fn, strerror(err));
-		if (err == ENOENT)
-			xfer_store_index_remove(s->ix, e);
-		return op_refuse(s, op);
-	}
-	xfer_store_entry_hold(e);
-	op->entry = e;
-	file_slot_take(s, op);
-	act_push(s, op);
-	issue(s);
-	return 0;
-}
-
 /* ---- progress -------------------------------------------------------- */
 
 int xfer_store_poll(struct xfer_store *s, struct xfer_store_done *out,
@@ -1059,8 +92,8 @@ int xfer_store_poll(struct xfer_store *s, struct xfer_store_done *out,
 	if (!s || !out || max <= 0)
 		return 0;
 	(void)!read(s->efd, &v, sizeof(v));
-	reap(s);
-	issue(s);
+	xfer_store_reap(s);
+	xfer_store_issue(s);
 	while (n < max && s->done_head) {
 		struct op *op = s->done_head;
 		s->done_head = op->next;
@@ -1073,12 +106,12 @@ int xfer_store_poll(struct xfer_store *s, struct xfer_store_done *out,
 		                                        op->hdr.block_len;
 		snprintf(out[n].msg, sizeof(out[n].msg), "%s", op->msg);
 		s->pending--;
-		op_free(op);
+		xfer_store_op_free(op);
 		n++;
 	}
 	/* Completions left for the next call keep the fd readable. */
 	if (s->done_head)
-		signal_fd(s);
+		xfer_store_signal_fd(s);
 	return n;
 }
 
@@ -1117,64 +150,6 @@ bool xfer_store_direct(const struct xfer_store *s)
 	return s && s->direct;
 }
 
-/* ---- catalogue queries ------------------------------------------------ */
-
-int xfer_store_list(struct xfer_store *s, struct xfer_store_object *out,
-                    size_t max, size_t *count)
-{
-	size_t n = 0;
-
-	if (!s || !count || (max && !out))
-		return KVF_EINVAL;
-	for (struct xfer_store_entry *e = xfer_store_index_newest(s->ix);
-	     e && n < max; e = xfer_store_index_older(e), n++) {
-		memcpy(out[n].name, e->name, sizeof(out[n].name));
-		out[n].bytes = e->bytes;
-		out[n].last_use_ns = e->last_use_ns;
-		out[n].nblocks = e->nblocks;
-		out[n].block_len = e->block_len;
-	}
-	*count = xfer_store_index_count(s->ix);
-	return 0;
-}
-
-void xfer_store_usage(const struct xfer_store *s, uint64_t *used,
-                      uint64_t *capacity)
-{
-	if (used)
-		*used = s ? xfer_store_index_bytes(s->ix) : 0;
-	if (capacity)
-		*capacity = s ? s->capacity : 0;
-}
-
-int xfer_store_remove(struct xfer_store *s, const char *name, char *err,
-                      size_t errlen)
-{
-	struct xfer_store_entry *e;
-	char why[200], fn[XFER_STORE_NAME_MAX + 8];
-
-	if (!s)
-		return KVF_EINVAL;
-	if (xfer_store_name_check(name, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "remove: %s", why);
-		return KVF_EINVAL;
-	}
-	e = xfer_store_index_find(s->ix, name);
-	if (!e) {
-		snprintf(err, errlen, "remove '%s': no such object in %s", name,
-		         s->dir);
-		return KVF_ENOENT;
-	}
-	file_name(name, fn, sizeof(fn));
-	if (unlinkat(s->dirfd, fn, 0) != 0 && errno != ENOENT) {
-		snprintf(err, errlen, "remove '%s': unlink() of %s/%s failed: "
-		         "%s", name, s->dir, fn, strerror(errno));
-		return KVF_ESYSTEM;
-	}
-	xfer_store_index_remove(s->ix, e);
-	return 0;
-}
-
 /* ---- open and close -------------------------------------------------- */
 
 static int probe_direct(struct xfer_store *s, enum xfer_store_direct mode,
@@ -1189,7 +164,7 @@ static int probe_direct(struct xfer_store *s, enum xfer_store_direct mode,
 	if (mode == XFER_STORE_DIRECT_OFF)
 		return 0;
 	snprintf(name, sizeof(name), ".probe.%ld", (long)getpid());
-	buf = aligned_buf(XFER_STORE_ALIGN);
+	buf = xfer_store_aligned_buf(XFER_STORE_ALIGN);
 	if (!buf) {
 		snprintf(err, errlen, "store %s: out of memory", s->dir);
 		return KVF_ENOMEM;
@@ -1223,157 +198,6 @@ static int probe_direct(struct xfer_store *s, enum xfer_store_direct mode,
 	}
 	sc_warn("store %s: the filesystem refuses O_DIRECT (%s): using the "
 	        "page cache", s->dir, strerror(e));
-	return 0;
-}
-
-/* Read and check the header of an object file found at open. */
-static struct xfer_store_entry *read_entry(struct xfer_store *s,
-                                           const char *fn, const char *stem)
-{
-	struct xfer_store_hdr h;
-	struct xfer_store_entry *e = NULL;
-	struct stat st;
-	uint8_t *buf = NULL;
-	char why[XFER_STORE_NAME_MAX + 64] = "";
-	ssize_t got;
-	int fd;
-
-	fd = openat(s->dirfd, fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		sc_warn("store %s: %s: open() failed: %s; skipped", s->dir, fn,
-		        strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	buf = malloc(XFER_STORE_ALIGN);
-	if (!buf)
-		goto out;
-	got = pread(fd, buf, XFER_STORE_ALIGN, 0);
-	if (xfer_store_hdr_decode(buf, got > 0 ? (size_t)got : 0, &h, why,
-	                          sizeof(why)) != 0)
-		goto bad;
-	if (h.header_bytes > XFER_STORE_ALIGN) {
-		uint8_t *nb = realloc(buf, h.header_bytes);
-		if (!nb)
-			goto out;
-		buf = nb;
-		got = pread(fd, buf, h.header_bytes, 0);
-		if (got != (ssize_t)h.header_bytes) {
-			snprintf(why, sizeof(why), "header truncated");
-			goto bad;
-		}
-	}
-	if (xfer_store_hdr_verify(&h, buf, why, sizeof(why)) != 0)
-		goto bad;
-	if (strcmp(h.name, stem) != 0) {
-		snprintf(why, sizeof(why), "header names '%s'", h.name);
-		goto bad;
-	}
-	if ((uint64_t)st.st_size != h.total_bytes) {
-		snprintf(why, sizeof(why), "file has %" PRIu64 " bytes, the "
-		         "header says %" PRIu64, (uint64_t)st.st_size,
-		         h.total_bytes);
-		goto bad;
-	}
-	e = xfer_store_entry_alloc(stem);
-	if (e) {
-		entry_from_hdr(e, &h);
-		e->last_use_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
-		                 (uint64_t)st.st_mtim.tv_nsec;
-	}
-	goto out;
-bad:
-	/* It could never load; keeping it would only hold space. */
-	sc_warn("store %s: %s does not verify (%s): removed", s->dir, fn, why);
-	unlinkat(s->dirfd, fn, 0);
-out:
-	free(buf);
-	close(fd);
-	return e;
-}
-
-static int by_last_use(const void *a, const void *b)
-{
-	const struct xfer_store_entry *x = *(struct xfer_store_entry *const *)a;
-	const struct xfer_store_entry *y = *(struct xfer_store_entry *const *)b;
-	return x->last_use_ns < y->last_use_ns ? -1 :
-	       x->last_use_ns > y->last_use_ns;
-}
-
-static int scan(struct xfer_store *s, char *err, size_t errlen)
-{
-	struct xfer_store_entry **v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	int fd = dup(s->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	int ret = 0;
-
-	if (!d) {
-		snprintf(err, errlen, "store %s: opendir() failed: %s", s->dir,
-		         strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return KVF_ESYSTEM;
-	}
-	while ((de = readdir(d))) {
-		const char *fn = de->d_name;
-		size_t len = strlen(fn), sl = strlen(XFER_STORE_SUFFIX);
-		char stem[XFER_STORE_NAME_MAX + 1], why[200];
-		struct xfer_store_entry *e;
-
-		if (!strncmp(fn, XFER_STORE_TMP_PREFIX,
-		             strlen(XFER_STORE_TMP_PREFIX))) {
-			/* We hold the directory lock: no live save owns it. */
-			unlinkat(s->dirfd, fn, 0);
-			sc_info("store %s: removed %s, left by an interrupted "
-			        "save", s->dir, fn);
-			continue;
-		}
-		if (len <= sl || len - sl > XFER_STORE_NAME_MAX ||
-		    strcmp(fn + len - sl, XFER_STORE_SUFFIX) != 0)
-			continue;
-		memcpy(stem, fn, len - sl);
-		stem[len - sl] = '\0';
-		if (xfer_store_name_check(stem, why, sizeof(why)) != 0)
-			continue;
-		e = read_entry(s, fn, stem);
-		if (!e)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			void *nv = realloc(v, nc * sizeof(*v));
-			if (!nv) {
-				xfer_store_entry_rele(e);
-				ret = KVF_ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = nc;
-		}
-		v[n++] = e;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), by_last_use);
-	for (size_t i = 0; i < n; i++) {
-		if (ret == 0 && xfer_store_index_insert(s->ix, v[i], NULL) == 0)
-			continue;
-		ret = KVF_ENOMEM;
-		xfer_store_entry_rele(v[i]);
-	}
-	free(v);
-	if (ret) {
-		snprintf(err, errlen, "store %s: out of memory reading the "
-		         "catalogue", s->dir);
-		return ret;
-	}
-	while (s->capacity && xfer_store_index_bytes(s->ix) > s->capacity)
-		evict(s, xfer_store_index_oldest(s->ix),
-		      "to fit the configured capacity");
-	sc_info("store %s: %zu objects, %" PRIu64 " bytes", s->dir,
-	        xfer_store_index_count(s->ix), xfer_store_index_bytes(s->ix));
 	return 0;
 }
 
@@ -1425,7 +249,8 @@ int xfer_store_open(const struct xfer_store_config *cfg,
 		ret = errno == EWOULDBLOCK ? KVF_EBUSY : KVF_ESYSTEM;
 		snprintf(err, errlen, "store %s: lock of %s/.lock failed: %s",
 		         s->dir, s->dir, ret == KVF_EBUSY ?
-		         "another store uses this directory" : strerror(errno));
+		         "another store uses this directory" :
+		         strerror(errno));
 		goto fail;
 	}
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1466,11 +291,11 @@ int xfer_store_open(const struct xfer_store_config *cfg,
 		goto fail;
 	}
 	for (uint32_t i = 0; i < s->qd; i++)
-		slot_put(s, &s->slots[i]);
+		xfer_store_slot_put(s, &s->slots[i]);
 	ret = probe_direct(s, cfg->direct, err, errlen);
 	if (ret)
 		goto fail;
-	ret = scan(s, err, errlen);
+	ret = xfer_store_scan(s, err, errlen);
 	if (ret)
 		goto fail;
 	*out = s;
@@ -1490,16 +315,18 @@ void xfer_store_close(struct xfer_store *s)
 
 		for (op = s->act_head; op; op = next) {
 			next = op->next;
-			op_fail(op, KVF_ECANCELED, "%s '%s': store closed",
-			        op->save ? "save" : "load", op->hdr.name);
+			xfer_store_op_fail(op, KVF_ECANCELED,
+			                   "%s '%s': store closed",
+			                   op->save ? "save" : "load",
+			                   op->hdr.name);
 			if (!op->inflight)
-				op_end(s, op);
+				xfer_store_op_end(s, op);
 		}
-		submit(s);
+		xfer_store_submit(s);
 		while (s->inflight && waited < CLOSE_WAIT_MS) {
 			struct io_uring_cqe *cqe;
 			struct __kernel_timespec ts = { 0, 100000000L };
-			reap(s);
+			xfer_store_reap(s);
 			if (!s->inflight)
 				break;
 			if (io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts) ==
@@ -1514,11 +341,11 @@ void xfer_store_close(struct xfer_store *s)
 		io_uring_queue_exit(&s->ring);
 		for (op = s->act_head; op; op = next) {
 			next = op->next;
-			op_free(op);
+			xfer_store_op_free(op);
 		}
 		for (op = s->done_head; op; op = next) {
 			next = op->next;
-			op_free(op);
+			xfer_store_op_free(op);
 		}
 	}
 	xfer_store_index_free(s->ix);
