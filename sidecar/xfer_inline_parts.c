@@ -40,7 +40,8 @@ struct sc_inline_asm {
 	uint32_t got_mask;
 	uint32_t off[SC_INLINE_PARTS]; /* each part's place, by index */
 	uint32_t len[SC_INLINE_PARTS];
-	uint8_t buf[]; /* the whole message */
+	_Alignas(8) uint8_t buf[]; /* the whole message (its header has
+	                               * 8-byte fields) */
 };
 
 static void dropped(struct sc_xfers *x, const char *fmt,
