@@ -17,8 +17,8 @@ FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -pthread \
 	-I. -I$(BUILD)/gen -D_GNU_SOURCE $(PKG_CFLAGS) -Wno-unused-parameter
-# The handlers a target includes (engines.c, peers.c, ctl_server.c) come
-# in through its own source; these are linked to all of them.
+# The handlers a target includes (engines.c, peer_server.c, ctl_server.c)
+# come in through its own source; these are linked to all of them.
 FUZZ_LINK_SRCS := ipc/wire.c ipc/ring.c ipc/doorbell.c ipc/shm.c \
 	sidecar/registry.c sidecar/idmap.c sidecar/log.c sidecar/auth.c \
 	sidecar/engine_watch.c xfer/topo.c \

@@ -2,10 +2,10 @@
  * tests/fuzz/peer_req.c - libFuzzer target for sidecar-to-sidecar
  * messages, both directions:
  *   byte 0 even: the rest is a request to this sidecar's peer server, run
- *                through the real handler of sidecar/peers.c (size limit,
- *                unpack, version and provider checks, the engine lookup
- *                and the region list of engine "decode", which has two
- *                regions, one with a KV layout);
+ *                through the real handler of sidecar/peer_server.c (size
+ *                limit, unpack, version and provider checks, the engine
+ *                lookup and the region list of engine "decode", which has
+ *                two regions, one with a KV layout);
  *   byte 0 odd:  the rest is a reply a remote sidecar sent us: unpacked
  *                and checked as sc_peers_resolve checks it (body, version,
  *                fabric address size), every region walked.
@@ -15,30 +15,10 @@
  */
 #include <unistd.h>
 
-#include "sidecar/peers.c"
+#include "sidecar/peer_addrs.c"
+#include "sidecar/peer_server.c"
 
 #include "tests/fuzz/sidecar_stubs.h"
-
-/* Same-host CUDA imports: none in the fuzzer. */
-int sc_gpu_hold_import(struct sc_daemon *d, const struct ipc_cuda_mem *m,
-                       int open_dev, void **ref, uint8_t **dptr, int *dev,
-                       char *err, size_t errlen)
-{
-	(void)open_dev;
-	(void)d;
-	(void)m;
-	(void)ref;
-	(void)dptr;
-	(void)dev;
-	snprintf(err, errlen, "no CUDA in the fuzzer");
-	return KVF_ENOTSUP;
-}
-
-void sc_gpu_rele_import(struct sc_daemon *d, void *ref)
-{
-	(void)d;
-	(void)ref;
-}
 
 static struct sc_daemon daemon_;
 static struct sc_registry reg;
@@ -94,7 +74,7 @@ static void server(struct sc_peers *p, const uint8_t *data, size_t size)
 
 	if (!(req = fuzz_msg(data, size)))
 		return;
-	out = handle(p, req, (nng_pipe)NNG_PIPE_INITIALIZER);
+	out = sc_peer_handle(p, req, (nng_pipe)NNG_PIPE_INITIALIZER);
 	nng_msg_free(req);
 	if (!out)
 		abort();

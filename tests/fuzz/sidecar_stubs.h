@@ -2,9 +2,9 @@
  * tests/fuzz/sidecar_stubs.h - stand-ins for the parts of the daemon a
  * request handler reaches but a fuzzer cannot have: the fabric (no
  * endpoint, no memory registration), the progress thread and CUDA. The
- * handler code itself (sidecar/engines.c, sidecar/peers.c), the registry,
- * the id maps, shared-memory attach and the log are the real ones. Include
- * once per fuzz target, after the handler source.
+ * handler code itself (sidecar/engines.c, sidecar/peer_server.c), the
+ * registry, the id maps, shared-memory attach and the log are the real
+ * ones. Include once per fuzz target, after the handler source.
  */
 #ifndef KVF_FUZZ_SIDECAR_STUBS_H
 #define KVF_FUZZ_SIDECAR_STUBS_H
