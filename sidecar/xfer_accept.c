@@ -4,7 +4,7 @@
  * under the registry lock, given its rails (sidecar/xfer_railpick.c), and
  * queued on the active list, oldest first; or it is refused with the one
  * completion that says why. A cancel record stops a transfer's posting;
- * storage records go to sidecar/store_ops.c. Each turn takes at most
+ * storage records go to sidecar/store_req.c. Each turn takes at most
  * RING_BUDGET records off a session's ring.
  */
 #include "sidecar/xfers_int.h"
