@@ -312,36 +312,41 @@ static const char *set_stripe_min(struct sc_config *c, const char *v,
 	return parse_bytes(v, &c->stripe_min, BYTES_BAD);
 }
 
-static const char *set_inline_max(struct sc_config *c, const char *v,
-                                  char *why, size_t whylen)
+/* parse_bytes into *out only when lo <= n <= hi; each bound its reason. */
+static const char *parse_bytes_in(const char *v, uint64_t *out, uint64_t lo,
+                                  const char *below, uint64_t hi,
+                                  const char *above)
 {
 	uint64_t n = 0;
 	const char *r = parse_bytes(v, &n, BYTES_BAD);
 
-	(void)why;
-	(void)whylen;
 	if (r)
 		return r;
-	if (n > SC_INLINE_MAX_LIMIT)
-		return "must be at most 64K (larger writes are faster as RDMA)";
-	c->inline_max = n;
+	if (n < lo)
+		return below;
+	if (n > hi)
+		return above;
+	*out = n;
 	return NULL;
+}
+
+static const char *set_inline_max(struct sc_config *c, const char *v,
+                                  char *why, size_t whylen)
+{
+	(void)why;
+	(void)whylen;
+	return parse_bytes_in(v, &c->inline_max, 0, NULL, SC_INLINE_MAX_LIMIT,
+	                      "must be at most 64K (larger writes are faster "
+	                      "as RDMA)");
 }
 
 static const char *set_stripe_chunk(struct sc_config *c, const char *v,
                                     char *why, size_t whylen)
 {
-	uint64_t n = 0;
-	const char *r = parse_bytes(v, &n, BYTES_BAD);
-
 	(void)why;
 	(void)whylen;
-	if (r)
-		return r;
-	if (n < 4096)
-		return "must be at least 4K";
-	c->stripe_chunk = n;
-	return NULL;
+	return parse_bytes_in(v, &c->stripe_chunk, 4096,
+	                      "must be at least 4K", UINT64_MAX, NULL);
 }
 
 static const char *set_poll_spin(struct sc_config *c, const char *v,

@@ -348,8 +348,8 @@ void sc_inline_flush_acks(struct sc_xfers *x)
 		if (rc == KVF_EAGAIN)
 			return;
 		if (rc != 0)
-			sc_warn("fabric: answer to an inline write: post failed: "
-			        "%s", kvf_strerror(rc));
+			sc_warn("fabric: answer to an inline write: post "
+			        "failed: %s", kvf_strerror(rc));
 		x->acks = p->next;
 		if (!x->acks)
 			x->acks_tail = NULL;

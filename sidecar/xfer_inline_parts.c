@@ -120,8 +120,8 @@ void sc_inline_on_part(struct sc_xfers *x, const void *data, size_t len)
 	uint32_t n;
 
 	if (len < sizeof *h) {
-		dropped(x, "fabric: inline part %llu (short) dropped: %s", NULL,
-		        "shorter than its header");
+		dropped(x, "fabric: inline part %llu (short) dropped: %s",
+		        NULL, "shorter than its header");
 		return;
 	}
 	if ((no = part_refused(x, h, len))) {

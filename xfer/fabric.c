@@ -555,8 +555,8 @@ int xfer_fabric_open(const struct xfer_fabric_config *cfg,
 	/* A provider that places a send after the writes posted before it
 	 * (FI_ORDER_SAW: tcp;ofi_rxm) needs no delivery-complete: our
 	 * notification is posted behind the writes (with the last of them,
-	 * sidecar/xfer_tail.c), so it cannot overtake their bytes. Without that
-	 * order (shm, efa) every write asks for delivery-complete. */
+	 * sidecar/xfer_tail.c), so it cannot overtake their bytes. Without
+	 * that order (shm, efa) every write asks for delivery-complete. */
 	/* Messages always ask for delivery-complete where the provider has
 	 * it: a transfer's last message is then proof that it, and every
 	 * write ordered before it, reached the target. */

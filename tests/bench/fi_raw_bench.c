@@ -493,7 +493,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: %s [-p prov] [-s min] [-S max]"
 			        " [-w window] [-m bw|lat] [-r] [-D] [-o csv]"
 			        " [-a addr] [-A target-addr]"
-			        " [-N target-netns] [-F footprint]\n", argv[0]);
+			        " [-N target-netns] [-F footprint]\n",
+			        argv[0]);
 			return 1;
 		}
 	}

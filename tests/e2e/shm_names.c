@@ -22,7 +22,6 @@
 
 #define REGION (1u << 20)
 #define PAIR_TESTS 10
-#define LAST_PID "/proc/sys/kernel/ns_last_pid"
 
 static int ndigits(long v)
 {
@@ -48,26 +47,12 @@ static long read_long(const char *path)
 	return v;
 }
 
-/* The next process created gets the first free pid above v. */
-static int place_next_pid(long v)
-{
-	FILE *f = fopen(LAST_PID, "w");
-	int rc;
-
-	if (!f)
-		return -1;
-	rc = fprintf(f, "%ld", v) > 0 ? 0 : -1;
-	if (fclose(f) != 0)
-		rc = -1;
-	return rc;
-}
-
 /* Start a sidecar on shm, its pid first placed above at when at >= 0. */
 static int start(struct tp_daemon *d, const char *name, long at)
 {
 	const char *const args[] = {"--provider", "shm", NULL};
 
-	if (at >= 0 && place_next_pid(at) != 0)
+	if (at >= 0 && tp_place_next_pid(at) != 0)
 		return -1;
 	return tp_daemon_start(d, name, args, NULL);
 }
@@ -152,8 +137,8 @@ int main(void)
 	pair("as-started", -1, -1, 0, 0);
 	if (pid_max <= 10500)
 		why = "pid_max is below 10500";
-	else if (place_next_pid(read_long(LAST_PID)) != 0)
-		why = "cannot write " LAST_PID " (not root?)";
+	else if (tp_place_next_pid(read_long(TP_LAST_PID)) != 0)
+		why = "cannot write " TP_LAST_PID " (not root?)";
 	if (why) {
 		skip(2 * PAIR_TESTS, "placing pids: %s", why);
 		return tap_exit_status();

@@ -72,7 +72,8 @@ static void run(const char *prov)
 		int bad = 0;
 		for (uint32_t i = 0; i < BIG / PIECE; i++)
 			bad += memcmp(pbuf + segs[i].local_offset,
-			              dbuf + segs[i].remote_offset, PIECE) != 0;
+			              dbuf + segs[i].remote_offset,
+			              PIECE) != 0;
 		is_int(bad, 0, "every piece landed where it was aimed");
 	}
 

@@ -181,7 +181,8 @@ static Kvf__Peer__HandshakeReply *handshake(struct rogue *r, const char *url,
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
 	if (nng_dial(s, url, NULL, 0) == 0 &&
-	    nng_msg_alloc(&m, kvf__peer__request__get_packed_size(&req)) == 0) {
+	    nng_msg_alloc(&m, kvf__peer__request__get_packed_size(&req)) ==
+	            0) {
 		kvf__peer__request__pack(&req, nng_msg_body(m));
 		if (nng_sendmsg(s, m, 0) == 0 && nng_recvmsg(s, &m, 0) == 0) {
 			rep = kvf__peer__reply__unpack(NULL, nng_msg_len(m),
@@ -296,7 +297,8 @@ static int send_part(struct rogue *r, const uint8_t *msg, uint32_t claim,
 	struct sc_inline_part h = {
 		.magic = SC_INLINE_PART_MAGIC, .version = SC_INLINE_VERSION,
 		.index = idx, .nparts = nparts, .len = len, .offset = off,
-		.total = claim, .src_key = sc_hash_str("rogue", 7), .seq = seq};
+		.total = claim, .src_key = sc_hash_str("rogue", 7),
+		.seq = seq};
 
 	memcpy(p, &h, sizeof h);
 	memcpy(p + sizeof h, msg + off, len);
@@ -498,7 +500,8 @@ static void rogue_peer(void)
 			ok(!ack.magic, "no answer to 10 bytes (nothing to "
 			   "answer to)");
 		else
-			ok(ack.magic == SC_INLINE_ACK_MAGIC && ack.status > 0 &&
+			ok(ack.magic == SC_INLINE_ACK_MAGIC &&
+			   ack.status > 0 &&
 			   ack.xfer_id == s.xfer_id && ack.seq == s.seq &&
 			   strstr(ack.msg, want),
 			   "the sender is answered: %s: %.*s",
@@ -628,7 +631,8 @@ static void rogue_peer(void)
 	xfer_fabric_close(r.fab);
 	kvf_close(dec);
 	kvf_close(oth);
-	ok(tp_daemon_stop(&b, SIGTERM, 5000) == 0, "the sidecar stops cleanly");
+	ok(tp_daemon_stop(&b, SIGTERM, 5000) == 0,
+	   "the sidecar stops cleanly");
 }
 
 int main(void)

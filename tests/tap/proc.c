@@ -311,6 +311,19 @@ int tp_write_full(int fd, const void *p, size_t n, int timeout_ms)
 	return full_io(fd, NULL, p, n, timeout_ms);
 }
 
+int tp_place_next_pid(long v)
+{
+	FILE *f = fopen(TP_LAST_PID, "w");
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = fprintf(f, "%ld", v) > 0 ? 0 : -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
 int tp_reap(pid_t pid, int timeout_ms)
 {
 	long t0 = tp_now_ms(), nap = 1;

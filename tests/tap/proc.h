@@ -122,6 +122,12 @@ int tp_write_full(int fd, const void *p, size_t n, int timeout_ms);
  */
 int tp_reap(pid_t pid, int timeout_ms);
 
+/* Where Linux keeps the last pid it handed out in this pid namespace. */
+#define TP_LAST_PID "/proc/sys/kernel/ns_last_pid"
+/* Make the next process created get the first free pid above v (writes
+ * TP_LAST_PID: root only). 0, or -1 when it cannot be written. */
+int tp_place_next_pid(long v);
+
 /*
  * Run a command line (printf format) with /bin/sh -c, bounded to 10 s.
  * Returns 0 when it exited 0, else its exit status (128 + signal, or -1

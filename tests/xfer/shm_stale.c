@@ -9,6 +9,7 @@
  * needs /proc/sys/kernel/ns_last_pid, so root; elsewhere this skips.
  */
 #include "client/kvferry.h"
+#include "tests/tap/proc.h"
 #include "tests/tap/tap.h"
 #include "xfer/fabric.h"
 
@@ -19,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LAST_PID "/proc/sys/kernel/ns_last_pid"
 #define TRIES 5
 
 static int open_shm(struct xfer_fabric **f, char *err, size_t errlen)
@@ -31,19 +31,6 @@ static int open_shm(struct xfer_fabric **f, char *err, size_t errlen)
 	};
 
 	return xfer_fabric_open(&cfg, f, err, errlen);
-}
-
-static int place_next_pid(long v)
-{
-	FILE *f = fopen(LAST_PID, "w");
-	int rc;
-
-	if (!f)
-		return -1;
-	rc = fprintf(f, "%ld", v) > 0 ? 0 : -1;
-	if (fclose(f) != 0)
-		rc = -1;
-	return rc;
 }
 
 /* A child that opens a shm rail and dies by SIGKILL with it open. */
@@ -67,7 +54,7 @@ static pid_t leave_region(void)
  * 2 when it got another pid, 1 when the open failed. */
 static pid_t reopen_on(pid_t on, int out)
 {
-	if (place_next_pid(on - 1) != 0)
+	if (tp_place_next_pid(on - 1) != 0)
 		return -1;
 	pid_t pid = fork();
 
@@ -97,8 +84,8 @@ int main(void)
 	pid_t dead = -1, again;
 	ssize_t n;
 
-	if (place_next_pid(getpid()) != 0)
-		skip_all("cannot write %s (not root?)", LAST_PID);
+	if (tp_place_next_pid(getpid()) != 0)
+		skip_all("cannot write %s (not root?)", TP_LAST_PID);
 	plan(4);
 
 	/* Another process may take the pid first: try a few times. */
