@@ -52,6 +52,18 @@ bool sc_inline_fits(const struct sc_xfers *x, const struct sc_xfer *t,
 	       msg <= xfer_fabric_info(x->fab)->msg_max;
 }
 
+/* An answer's cookie for message seq: splitmix64 of it under the run's
+ * random key. Not a MAC: unguessable to whoever cannot read our traffic,
+ * which is all it has to be (sidecar/xfers.h). */
+static uint64_t cookie_of(const struct sc_xfers *x, uint64_t seq)
+{
+	uint64_t z = x->cookie_key ^ (seq * 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 /* Parts: only where the provider's inject size is worth aiming at (not
  * tcp;ofi_rxm's 64 bytes, not EFA's 32). */
 #define INLINE_SPLIT_MIN 1024u
@@ -119,8 +131,10 @@ int sc_inline_post(struct sc_xfers *x, struct sc_xfer *t)
 	uint32_t nparts;
 	int rc;
 
-	if (!t->inline_seq)
+	if (!t->inline_seq) {
 		t->inline_seq = ++x->inline_seq;
+		t->inline_cookie = cookie_of(x, t->inline_seq);
+	}
 	memset(&m, 0, sizeof m);
 	m.magic = SC_INLINE_MAGIC;
 	m.version = SC_INLINE_VERSION;
@@ -134,6 +148,7 @@ int sc_inline_post(struct sc_xfers *x, struct sc_xfer *t)
 	m.src_session = t->sess->id;
 	m.xfer_id = t->xfer_id;
 	m.seq = t->inline_seq;
+	m.cookie = t->inline_cookie;
 	memcpy(m.tag, t->tag, t->tag_len);
 	iov[0] = (struct iovec){ &m, sizeof m };
 	iov[1] = (struct iovec){ segs, p->nops * sizeof segs[0] };
@@ -316,6 +331,7 @@ static void answer(struct sc_xfers *x, const struct sc_inline_msg *m,
 	a.src_session = m->src_session;
 	a.xfer_id = m->xfer_id;
 	a.seq = m->seq;
+	a.cookie = m->cookie;
 	if (why)
 		snprintf(a.msg, sizeof a.msg, "%s", why);
 	if (!x->acks && (rc = post_ack(x, addr - 1, &a)) != KVF_EAGAIN) {
@@ -388,6 +404,14 @@ void sc_inline_on_ack(struct sc_xfers *x, const void *data, size_t len)
 	for (uint32_t i = 0; i < x->nslots && !t; i++)
 		if (x->slots[i].s->id == a->src_session)
 			t = sc_idmap_get(&x->slots[i].xfers, a->xfer_id);
+	if (t && t->ack_wait && t->inline_seq == a->seq &&
+	    t->inline_cookie != a->cookie) {
+		sc_warn("fabric: answer to inline write %llu of session %llu "
+		        "with the wrong cookie dropped (forged, or from "
+		        "another run)", (unsigned long long)a->xfer_id,
+		        (unsigned long long)a->src_session);
+		return;
+	}
 	if (!t || !t->ack_wait || t->inline_seq != a->seq) {
 		/* Given up on already (deadline, closed session). */
 		sc_debug("fabric: late answer to inline write %llu of session "

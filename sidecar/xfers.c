@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,6 +273,9 @@ int sc_xfers_start(struct sc_daemon *d)
 		goto fail;
 	}
 	x->src_key = sc_hash_str(d->sidecar_id, d->epoch);
+	if (getrandom(&x->cookie_key, sizeof x->cookie_key, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof x->cookie_key)
+		x->cookie_key = sc_hash_str(d->sidecar_id, sc_now_ns());
 	x->stripe_chunk = d->cfg.stripe_chunk ? d->cfg.stripe_chunk
 	                                      : (1ull << 20);
 

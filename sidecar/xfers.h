@@ -116,6 +116,10 @@ struct sc_inline_msg {
 	uint64_t src_session;
 	uint64_t xfer_id;
 	uint64_t seq;
+	/* Unguessable (derived from a per-run random key): the answer must
+	 * echo it, so a host that can reach our endpoint but not read our
+	 * traffic cannot complete the transfer with a forged answer. */
+	uint64_t cookie;
 	uint8_t tag[KVF_MAX_TAG];
 };
 
@@ -166,6 +170,7 @@ struct sc_inline_ack {
 	uint64_t src_session;
 	uint64_t xfer_id;
 	uint64_t seq;
+	uint64_t cookie; /* the message's */
 	char msg[200];
 };
 

@@ -93,6 +93,7 @@ struct sc_xfer {
 	bool inlined;
 	bool ack_wait;
 	uint64_t inline_seq;
+	uint64_t inline_cookie;
 	uint16_t inline_part; /* parts posted so far, when sent in parts */
 	/* Rails: those it may use, the one a small transfer sticks to,
 	 * whether its operations are spread, which rails carried writes
@@ -151,6 +152,7 @@ struct sc_xfers {
 	uint64_t stripe_chunk;
 	uint64_t inline_max; /* --inline-max: 0 = no inline writes */
 	uint64_t inline_seq;
+	uint64_t cookie_key; /* random per run: inline answers' cookies */
 	uint64_t src_key;    /* names our rail 0 address at peers */
 	uint8_t *inline_buf; /* a whole inline message, to cut into parts */
 	struct sc_inline_asm *asms; /* parts received, being assembled */

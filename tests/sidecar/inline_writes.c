@@ -18,10 +18,12 @@
  * messages in parts (as senders cut them where the provider's inject size
  * is small: shm): out of order, a repeated part, overlapping parts, a part
  * claiming too large a whole or a bad index, half a message that never
- * completes.
+ * completes. Last, a forged answer (right ids, wrong cookie) sent to a
+ * sender whose target is stopped must not end its write.
  *
  * Links the core (xfer/, proto/) and the public library (engines).
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +275,7 @@ static size_t build(uint8_t *buf, const struct spec *s)
 	m.src_session = 9;
 	m.xfer_id = s->xfer_id;
 	m.seq = s->seq;
+	m.cookie = 0xc00c1e0000000000ull + s->seq;
 	memcpy(m.tag, s->tag, m.tag_len);
 	memcpy(p, s->seg, s->nsegs * sizeof s->seg[0]);
 	p += s->nsegs * sizeof s->seg[0];
@@ -415,7 +418,8 @@ static void rogue_peer(void)
 	s.seq = 1;
 	ok(send_msg(&r, buf, build(buf, &s), &ack, 5000) &&
 	   ack.magic == SC_INLINE_ACK_MAGIC && ack.status == 0 &&
-	   ack.xfer_id == 77 && ack.seq == 1 && ack.src_session == 9,
+	   ack.xfer_id == 77 && ack.seq == 1 && ack.src_session == 9 &&
+	   ack.cookie == 0xc00c1e0000000001ull,
 	   "a sound inline message is answered: applied (status %d), for "
 	   "its transfer", ack.status);
 	ok(tp_wait_event(dec, KVF_EV_NOTIF, 5000, &ev, NULL) &&
@@ -503,6 +507,7 @@ static void rogue_peer(void)
 			ok(ack.magic == SC_INLINE_ACK_MAGIC &&
 			   ack.status > 0 &&
 			   ack.xfer_id == s.xfer_id && ack.seq == s.seq &&
+			   ack.cookie == 0xc00c1e0000000000ull + s.seq &&
 			   strstr(ack.msg, want),
 			   "the sender is answered: %s: %.*s",
 			   kvf_strerror(ack.status), (int)sizeof ack.msg,
@@ -635,11 +640,137 @@ static void rogue_peer(void)
 	   "the sidecar stops cleanly");
 }
 
+/* Whether every thread of pid shows as stopped within ms (SIGSTOP takes
+ * effect some time after kill() returns). */
+static int all_stopped(pid_t pid, int ms)
+{
+	long until = tp_now_ms() + ms;
+	char dir[64];
+
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	while (tp_now_ms() < until) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		int running = 0;
+
+		if (!d)
+			return 0;
+		while ((e = readdir(d))) {
+			char path[384], *st, *p;
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof path, "%s/%s/stat", dir,
+			         e->d_name);
+			st = tp_read_file(path);
+			/* The state follows the command's closing paren. */
+			p = st ? strrchr(st, ')') : NULL;
+			if (p && p[1] == ' ' && p[2] != 'T' && p[2] != 't')
+				running++;
+			free(st);
+		}
+		closedir(d);
+		if (!running)
+			return 1;
+		tp_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* A forged answer (right session, transfer and sequence number, wrong
+ * cookie) must not end a sender's inline write: the target is stopped
+ * while the rogue answers in its place, then let go. */
+static void forged_answer(void)
+{
+	struct tp_daemon a, b;
+	const char *const args[] = {"--provider", prov, NULL};
+	struct xfer_fabric_config fc = {0};
+	struct rogue r = {0};
+	Kvf__Peer__Reply *keep = NULL;
+	const Kvf__Peer__HandshakeReply *hr;
+	kvf_client *pre, *dec;
+	uint8_t *pbuf, *dbuf;
+	kvf_region pr, dr;
+	kvf_peer peer;
+	struct kvf_event ev;
+	struct sc_inline_ack fake, ack;
+	uint64_t tag = 4242;
+	struct kvf_xfer_opts o = {.tag = &tag, .tag_len = sizeof tag};
+	struct kvf_seg seg;
+	kvf_xfer x = 0;
+	char na[32], nb[32], err[256];
+	int early;
+
+	snprintf(na, sizeof na, "forge-a-%s", prov);
+	snprintf(nb, sizeof nb, "forge-b-%s", prov);
+	if (tp_daemon_start(&a, na, args, NULL) != 0 ||
+	    tp_daemon_start(&b, nb, args, NULL) != 0)
+		bail("sidecars did not start");
+	tp_engine_open("prefill", &a, NULL, REG, &pre, &pbuf, &pr);
+	tp_engine_open("decode", &b, NULL, REG, &dec, &dbuf, &dr);
+	if (kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer) != 0)
+		bail("resolve: %s", kvf_last_error());
+	fc.provider = prov;
+	fc.node = strcmp(prov, "shm") ? "127.0.0.1" : NULL;
+	if (xfer_fabric_open(&fc, &r.fab, err, sizeof err) != 0)
+		bail("rogue fabric: %s", err);
+	/* The rogue learns A's address and the prefill session's id. */
+	if (!(hr = handshake(&r, a.peer_url, "prefill", &keep)) ||
+	    xfer_fabric_av_insert(r.fab, hr->fabric_addr.data,
+	                          hr->fabric_addr.len, &r.b_addr, err,
+	                          sizeof err) != 0)
+		bail("rogue handshake with A: %s", err);
+
+	/* One inline write first: the fabric connection to B exists before
+	 * B stops, so the next one is posted and waits for its answer. */
+	seg = (struct kvf_seg){pr, dr, 2048, 2048, 512};
+	if (kvf_submit(pre, KVF_WRITE, peer, &seg, 1, &o, &x) != 0 ||
+	    !tp_wait_xfer(pre, x, 10000, &ev) || ev.status != 0 ||
+	    !tp_wait_event(dec, KVF_EV_NOTIF, 10000, &ev, NULL))
+		bail("warm-up write: %s", kvf_last_error());
+	tp_pattern_fill(pbuf, 1024, 21);
+	seg = (struct kvf_seg){pr, dr, 0, 0, 1024};
+	kill(b.pid, SIGSTOP);
+	if (!all_stopped(b.pid, 2000))
+		diag("sidecar B (pid %d) did not stop within 2 s",
+		     (int)b.pid);
+	if (kvf_submit(pre, KVF_WRITE, peer, &seg, 1, &o, &x) != 0)
+		bail("submit: %s", kvf_last_error());
+	tp_sleep_ms(50);
+	memset(&fake, 0, sizeof fake);
+	fake.magic = SC_INLINE_ACK_MAGIC;
+	fake.version = SC_INLINE_VERSION;
+	fake.status = 0;
+	fake.src_session = hr->engine_session_id;
+	fake.xfer_id = x;
+	fake.seq = 2; /* A's second inline write */
+	fake.cookie = 0;
+	send_msg(&r, &fake, sizeof fake, &ack, 0);
+	early = tp_wait_xfer(pre, x, 400, &ev);
+	if (early)
+		diag("xfer %llu ended early: status %d: %s",
+		     (unsigned long long)x, ev.status, ev.message);
+	ok(!early && tp_daemon_log_count(&a, "with the wrong cookie") >= 1,
+	   "%s: a forged answer (wrong cookie) while the target is stopped "
+	   "does not complete the write; A logs it", prov);
+	kill(b.pid, SIGCONT);
+	ok(!early && tp_wait_xfer(pre, x, 10000, &ev) && ev.status == 0 &&
+	   tp_wait_event(dec, KVF_EV_NOTIF, 10000, &ev, NULL) &&
+	   tp_pattern_mismatch_at(dbuf, 1024, 0, 21) < 0,
+	   "once the target runs again the write completes, its bytes there");
+
+	kvf__peer__reply__free_unpacked(keep, NULL);
+	xfer_fabric_close(r.fab);
+	kvf_close(pre);
+	kvf_close(dec);
+	ok(tp_daemon_stop(&a, SIGTERM, 5000) == 0 &&
+	   tp_daemon_stop(&b, SIGTERM, 5000) == 0, "both stop cleanly");
+}
+
 int main(void)
 {
 	const char *provs[] = {"tcp", "shm"};
 
-	plan(2 * (2 * 10 + 5 + 2 * (M_COUNT - 1) + 4 + 6));
+	plan(2 * (2 * 10 + 5 + 2 * (M_COUNT - 1) + 4 + 6 + 3));
 	for (int i = 0; i < 2; i++) {
 		prov = provs[i];
 		diag("provider %s", prov);
@@ -647,6 +778,7 @@ int main(void)
 		/* B takes none: A sends everything as RDMA writes. */
 		two_sidecars("0", 0, 0);
 		rogue_peer();
+		forged_answer();
 	}
 	return tap_exit_status();
 }
