@@ -71,7 +71,9 @@ struct opts {
 	const char *prov;
 	bool bw, lat, post, csv, no_raw;
 	const char *only; /* -x write|read|kv: one part of bw */
-	const char *extra; /* -A: more sidecar arguments, split at blanks */
+	char *extra_arg;   /* -A as given */
+	const char *extra[KVS_MAX_EXTRA]; /* and split at blanks */
+	int nextra;
 	uint64_t min, max;
 	int window;
 };
@@ -200,20 +202,13 @@ static void raw_run(struct bench *B, const char *mode, bool read,
  * a KV request of that size does (0 with -R). */
 static double raw_kv_gbps(struct bench *B, uint64_t bytes)
 {
-	struct raw_set set = {0};
-	const struct raw_row *r;
 	char why[1024];
-	double g;
+	double g = 0;
 
-	if (B->o.no_raw)
-		return 0;
-	if (raw_bench_run(&set, B->o.prov, "bw", false, KV_PIECE, KV_PIECE,
-	                  B->o.window, bytes, !B->o.csv, why,
-	                  sizeof why) != 0)
+	if (!B->o.no_raw &&
+	    raw_bench_rate(B->o.prov, false, KV_PIECE, B->o.window, bytes,
+	                   !B->o.csv, &g, why, sizeof why) != 0)
 		bench_die("%s", why);
-	r = raw_bench_find(&set, "bw", "write", KV_PIECE);
-	g = r ? r->gbps : 0;
-	raw_set_fini(&set);
 	return g;
 }
 
@@ -615,29 +610,18 @@ static void mode_post(struct bench *B)
 
 static void start(struct bench *B)
 {
-	const char *args[8 + 16];
-	char addr[64], extra[512];
+	const char *args_a[8 + KVS_MAX_EXTRA], *args_b[8 + KVS_MAX_EXTRA];
+	char addr_a[64], addr_b[64];
 	struct kvf_connect_opts oa = {0}, ob = {0};
-	int rc, n;
+	int rc;
 
-	kv_sidecar_args(args, B->o.prov, addr, sizeof addr, "a");
-	for (n = 0; args[n]; n++)
-		;
-	snprintf(extra, sizeof extra, "%s", B->o.extra ? B->o.extra : "");
-	for (char *sv, *w = strtok_r(extra, " \t", &sv); w && n < 8 + 15;
-	     w = strtok_r(NULL, " \t", &sv))
-		args[n++] = w;
-	args[n] = NULL;
-	if (tp_daemon_start(&B->sa, "a", args, NULL) != 0)
+	kv_sidecar_args(args_a, B->o.prov, addr_a, sizeof addr_a, "a",
+	                B->o.extra, B->o.nextra);
+	kv_sidecar_args(args_b, B->o.prov, addr_b, sizeof addr_b, "b",
+	                B->o.extra, B->o.nextra);
+	if (tp_daemon_start(&B->sa, "a", args_a, NULL) != 0)
 		bench_die("sidecar A (provider %s) did not start", B->o.prov);
-	/* B's arguments differ only in its shm address (kv_sidecar_args). */
-	{
-		const char *fixed[8];
-		kv_sidecar_args(fixed, B->o.prov, addr, sizeof addr, "b");
-		for (int k = 0; fixed[k]; k++)
-			args[k] = fixed[k];
-	}
-	if (tp_daemon_start(&B->sb, "b", args, NULL) != 0)
+	if (tp_daemon_start(&B->sb, "b", args_b, NULL) != 0)
 		bench_die("sidecar B (provider %s) did not start", B->o.prov);
 	oa.socket_path = B->sa.engine_socket;
 	ob.socket_path = B->sb.engine_socket;
@@ -724,7 +708,7 @@ int main(int argc, char **argv)
 		case 'c': ka.conc = optarg; ka.any = true; break;
 		case 'P': ka.peers = optarg; ka.any = true; break;
 		case 'r': ka.rails = optarg; ka.any = true; break;
-		case 'A': ka.extra = optarg; B->o.extra = optarg; break;
+		case 'A': ka.extra = optarg; B->o.extra_arg = optarg; break;
 		case 'i': ka.iters = optarg; ka.any = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -756,6 +740,10 @@ int main(int argc, char **argv)
 		bench_err("-M, -B, -T, -L, -c, -P, -r and -i go with -m kv");
 		return 2;
 	}
+	if (B->o.extra_arg &&
+	    (B->o.nextra = bench_split_words(B->o.extra_arg, B->o.extra,
+	                                     KVS_MAX_EXTRA)) < 0)
+		return bench_bad("-A", B->o.extra_arg, "at most 16 arguments");
 	if (fmt && strcmp(fmt, "csv") != 0) {
 		bench_err("-o '%s': only csv (json goes with -m kv)", fmt);
 		return 2;

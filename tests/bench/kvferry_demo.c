@@ -333,12 +333,12 @@ int main(int argc, char **argv)
 
 	const char *args[8];
 	char addr[64];
-	kv_sidecar_args(args, prov, addr, sizeof addr, "prefill");
+	kv_sidecar_args(args, prov, addr, sizeof addr, "prefill", NULL, 0);
 	if (tp_daemon_start(&a, "prefill-sidecar", args, NULL) != 0) {
 		bench_err("the prefill sidecar did not start");
 		return 1;
 	}
-	kv_sidecar_args(args, prov, addr, sizeof addr, "decode");
+	kv_sidecar_args(args, prov, addr, sizeof addr, "decode", NULL, 0);
 	if (tp_daemon_start(&b, "decode-sidecar", args, NULL) != 0) {
 		bench_err("the decode sidecar did not start");
 		tp_daemon_stop(&a, SIGTERM, 5000);

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "client/kvferry.h"
 
@@ -152,6 +153,20 @@ int bench_parse_size(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 		return KVF_EINVAL;
 	*out = v;
 	return 0;
+}
+
+int bench_split_words(char *s, const char **out, int max)
+{
+	char *save = NULL;
+	int n = 0;
+
+	for (char *t = strtok_r(s, " \t", &save); t;
+	     t = strtok_r(NULL, " \t", &save)) {
+		if (n == max)
+			return -1;
+		out[n++] = t;
+	}
+	return n;
 }
 
 int bench_bad(const char *opt, const char *val, const char *want)

@@ -41,6 +41,10 @@ void bench_die(const char *fmt, ...)
 int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 int bench_parse_size(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
+/* Split s in place at blanks into out[0..max) (an -A string of sidecar
+ * arguments): the count, or -1 when there are more than max words. */
+int bench_split_words(char *s, const char **out, int max);
+
 /* Say "prog: opt 'val': want" on stderr; returns the usage status. */
 int bench_bad(const char *opt, const char *val, const char *want);
 

@@ -126,6 +126,30 @@ const struct raw_row *raw_bench_find(
 	return NULL;
 }
 
+int raw_bench_rate(const char *prov, bool read, uint64_t size, int window,
+    uint64_t footprint, bool announce, double *gbps, char *why,
+    size_t whylen)
+{
+	struct raw_set set = {0};
+	const struct raw_row *r;
+	int rc = -1;
+
+	if (raw_bench_run(&set, prov, "bw", read, size, size, window,
+	        footprint, announce, why, whylen) != 0)
+		return -1;
+	r = raw_bench_find(&set, "bw", read ? "read" : "write", size);
+	if (r) {
+		*gbps = r->gbps;
+		rc = 0;
+	} else {
+		snprintf(why, whylen, "fi_raw_bench gave no row for %s of "
+		    "%llu bytes", read ? "read" : "write",
+		    (unsigned long long)size);
+	}
+	raw_set_fini(&set);
+	return rc;
+}
+
 void raw_set_fini(struct raw_set *set)
 {
 	free(set->rows);

@@ -53,4 +53,14 @@ const struct raw_row *raw_bench_find(const struct raw_set *set,
 /* Free the rows; the set is empty again. */
 void raw_set_fini(struct raw_set *set);
 
+/*
+ * The raw bandwidth (GB/s) of ops of size bytes, WRITE or READ, window in
+ * flight, walking through footprint bytes (0: none): one fi_raw_bench run
+ * (raw_bench_run) and its one row. Returns 0 with *gbps, or -1 with why
+ * filled (the run failed, or it gave no such row).
+ */
+int raw_bench_rate(const char *prov, bool read, uint64_t size, int window,
+    uint64_t footprint, bool announce, double *gbps, char *why,
+    size_t whylen);
+
 #endif

@@ -213,7 +213,8 @@ uint64_t kv_now_ns(void)
 }
 
 void kv_sidecar_args(const char **args, const char *prov, char *addr,
-    size_t addr_len, const char *name)
+    size_t addr_len, const char *name, const char *const *extra,
+    int nextra)
 {
 	int n = 0;
 
@@ -226,6 +227,8 @@ void kv_sidecar_args(const char **args, const char *prov, char *addr,
 		args[n++] = "--fabric-addr";
 		args[n++] = addr;
 	}
+	for (int i = 0; i < nextra; i++)
+		args[n++] = extra[i];
 	args[n] = NULL;
 }
 

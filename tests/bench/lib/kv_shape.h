@@ -142,11 +142,13 @@ uint64_t kv_now_ns(void);
  * shm, a fabric address of its own. shm names its endpoint after the
  * fabric address, which defaults to the peer URL's host, so two sidecars
  * on 127.0.0.1 would both claim "127.0.0.1" and the second fails with
- * EBUSY in fi_enable(). args needs 7 slots; name and addr must stay valid
- * while args is used.
+ * EBUSY in fi_enable(). Then the nextra words of extra (-A). args needs
+ * 7 + nextra slots; name, addr and extra must stay valid while args is
+ * used.
  */
 void kv_sidecar_args(const char **args, const char *prov, char *addr,
-    size_t addr_len, const char *name);
+    size_t addr_len, const char *name, const char *const *extra,
+    int nextra);
 
 /*
  * Make $KVF_BUILD point at the build tree holding kvferryd (the process

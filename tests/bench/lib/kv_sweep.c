@@ -436,7 +436,6 @@ int kv_sweep_main(const struct kvs_opts *o)
 	kvs_plan(K);
 	kvs_measure(K, 1);
 	for (int i = 0; i < K->o.nlengths && !K->o.no_raw; i++) {
-		const struct raw_row *rr;
 		uint64_t fp;
 
 		kvs_measure(K, (uint32_t)((K->o.lengths[i] +
@@ -445,18 +444,9 @@ int kv_sweep_main(const struct kvs_opts *o)
 		fp = K->req_bytes / K->npairs;
 		if (fp > KVS_RAW_FOOTPRINT_MAX)
 			fp = KVS_RAW_FOOTPRINT_MAX;
-		raw_set_fini(&K->raw);
-		if (raw_bench_run(&K->raw, K->o.prov, "bw", K->o.read,
-			K->op_bytes, K->op_bytes, K->o.window, fp, true, why,
-			sizeof why) != 0)
+		if (raw_bench_rate(K->o.prov, K->o.read, K->op_bytes,
+			K->o.window, fp, true, &raw[i], why, sizeof why) != 0)
 			bench_die("raw baseline: %s", why);
-		rr = raw_bench_find(&K->raw, "bw", kvs_op(K), K->op_bytes);
-		if (!rr)
-			bench_die(
-			    "raw baseline: fi_raw_bench gave no row for %s "
-			    "of %" PRIu64 " bytes",
-			    kvs_op(K), K->op_bytes);
-		raw[i] = rr->gbps;
 	}
 	kvs_start(K);
 	for (int i = 0; i < K->o.nlengths; i++) {
@@ -509,7 +499,6 @@ int kv_sweep_main(const struct kvs_opts *o)
 	free(K->segs);
 	free(K->lb);
 	free(K->rb);
-	raw_set_fini(&K->raw);
 	bench_at_die(NULL, NULL);
 	return status;
 }

@@ -98,7 +98,6 @@ struct kvs {
 	uint32_t run_done, run_live;
 	double *run_lat, t_end, last_event;
 	int idle;
-	struct raw_set raw;
 	bool mout_started;
 	char fabric_addr[256]; /* the prefill sidecar's, as it reports it */
 	uint64_t rail0[KVS_MAX_RAILS]; /* bytes per rail before a length */

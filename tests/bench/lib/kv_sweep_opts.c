@@ -56,15 +56,8 @@ static int kvs_parse_lengths(struct kvs_opts *o, const char *s)
 /* -A: split at blanks into o->extra; s must outlive the run. */
 static int kvs_parse_extra(struct kvs_opts *o, char *s)
 {
-	char *save = NULL;
-
-	for (char *t = strtok_r(s, " \t", &save); t;
-	     t = strtok_r(NULL, " \t", &save)) {
-		if (o->nextra == KVS_MAX_EXTRA)
-			return -1;
-		o->extra[o->nextra++] = t;
-	}
-	return 0;
+	o->nextra = bench_split_words(s, o->extra, KVS_MAX_EXTRA);
+	return o->nextra < 0 ? -1 : 0;
 }
 
 int kvs_opts_parse(struct kvs_opts *k, const struct kvs_args *a,
