@@ -34,12 +34,12 @@ void sc_wake_peer(struct sc_xfers *x, struct sc_xfer *t)
 {
 	struct sc_wake_msg m = { SC_WAKE_MAGIC, SC_INLINE_VERSION };
 	struct iovec iov = { &m, sizeof m };
-	uint64_t now;
+	/* Called per operation posted or completed: the turn's clock,
+	 * not a clock read each time. */
+	uint64_t now = x->turn_ns;
 
-	if (!t->peer || !xfer_fabric_info(x->fab)->manual_progress)
-		return;
-	now = sc_now_ns();
-	if (now - t->peer->wake_sent_ns < WAKE_EVERY_NS)
+	if (!t->peer || now - t->peer->wake_sent_ns < WAKE_EVERY_NS ||
+	    !xfer_fabric_info(x->fab)->manual_progress)
 		return;
 	x->ctl_ctx.kind = CTX_CTL;
 	x->ctl_ctx.owner = NULL;

@@ -126,7 +126,8 @@ static void reap_closing(struct sc_xfers *x)
 static int turn(struct sc_xfers *x)
 {
 	int work = 0;
-	uint64_t now;
+	/* One clock read per turn, for the deadlines and the wake-ups. */
+	uint64_t now = x->turn_ns = sc_now_ns();
 
 	refresh_sessions(x);
 	for (uint32_t i = 0; i < x->nslots; i++) {
@@ -145,7 +146,6 @@ static int turn(struct sc_xfers *x)
 		work += sc_comp_flush(x->slots[i].s);
 	reap_closing(x);
 	sc_snapshot_answer(x);
-	now = sc_now_ns();
 	if (now - x->last_deadline_check > 1000000ull) {
 		x->last_deadline_check = now;
 		sc_check_deadlines(x, now);

@@ -188,6 +188,7 @@ struct sc_xfers {
 	uint32_t *free_ctx;
 	uint32_t nfree;
 	uint8_t *recbuf;
+	uint64_t turn_ns; /* CLOCK_MONOTONIC when the current turn began */
 	uint64_t last_deadline_check;
 
 	/* kvferryctl xfers: a reader asks, the progress thread answers. */
