@@ -147,7 +147,8 @@ void sc_inline_on_part(struct sc_xfers *x, const void *data, size_t len)
 		a->seq = h->seq;
 		a->total = h->total;
 		a->nparts = h->nparts;
-		a->first_ns = sc_now_ns();
+		/* The turn's clock: the one sc_inline_parts_expire gets. */
+		a->first_ns = x->turn_ns;
 		/* Appended: the list stays oldest first. */
 		{
 			struct sc_inline_asm **pp = &x->asms;
@@ -179,7 +180,8 @@ void sc_inline_on_part(struct sc_xfers *x, const void *data, size_t len)
 
 void sc_inline_parts_expire(struct sc_xfers *x, uint64_t now)
 {
-	while (x->asms && now - x->asms->first_ns > PARTS_MAX_AGE_NS) {
+	while (x->asms && now > x->asms->first_ns &&
+	       now - x->asms->first_ns > PARTS_MAX_AGE_NS) {
 		struct sc_inline_asm *a = x->asms;
 		struct sc_inline_part h = {.seq = a->seq};
 		x->asms = a->next;
