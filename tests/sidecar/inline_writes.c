@@ -257,6 +257,16 @@ struct spec {
 	uint64_t seed;
 };
 
+/* A spec for the engine of handshake reply hr, nsegs segments to come. */
+static void spec_init(struct spec *s, const Kvf__Peer__HandshakeReply *hr,
+                      uint32_t nsegs)
+{
+	memset(s, 0, sizeof *s);
+	s->session = hr->engine_session_id;
+	s->epoch = hr->epoch;
+	s->nsegs = nsegs;
+}
+
 static size_t build(uint8_t *buf, const struct spec *s)
 {
 	struct sc_inline_msg m;
@@ -406,10 +416,7 @@ static void rogue_peer(void)
 	obefore = malloc(REG / 2);
 
 	/* A sound message first: proves the harness can land bytes. */
-	memset(&s, 0, sizeof s);
-	s.session = hr->engine_session_id;
-	s.epoch = hr->epoch;
-	s.nsegs = 2;
+	spec_init(&s, hr, 2);
 	s.seg[0] = seg_in(r1, 100, 50);
 	s.seg[1] = seg_in(r1, 4000, 300);
 	s.tag = "sound-1";
@@ -444,10 +451,7 @@ static void rogue_peer(void)
 
 		memcpy(before, dbuf, REG);
 		memcpy(obefore, obuf, REG / 2);
-		memset(&s, 0, sizeof s);
-		s.session = hr->engine_session_id;
-		s.epoch = hr->epoch;
-		s.nsegs = 1;
+		spec_init(&s, hr, 1);
 		s.seg[0] = seg_in(r1, 8192, 256);
 		s.tag = "bad";
 		s.seed = 100 + (uint64_t)mu;
@@ -521,10 +525,7 @@ static void rogue_peer(void)
 		int good;
 
 		memcpy(before, dbuf, REG);
-		memset(&s, 0, sizeof s);
-		s.session = hr->engine_session_id;
-		s.epoch = hr->epoch;
-		s.nsegs = 1;
+		spec_init(&s, hr, 1);
 		s.seg[0] = seg_in(r1, 16384, 8192);
 		s.tag = "parts-1";
 		s.seed = 7;
@@ -613,10 +614,7 @@ static void rogue_peer(void)
 	is_int((int)tp_ctl_stats_field(&b, "inline_dropped"), dropped,
 	       "kvferryctl stats counts the %d dropped", dropped);
 
-	memset(&s, 0, sizeof s);
-	s.session = hr->engine_session_id;
-	s.epoch = hr->epoch;
-	s.nsegs = 1;
+	spec_init(&s, hr, 1);
 	s.seg[0] = seg_in(r1, REG - 8192, 8192);
 	s.tag = "sound-2";
 	s.seed = 6;
