@@ -6,7 +6,12 @@
  * flight over a size sweep, warm-up excluded, iterations scaled by size.
  * Latency mode (-m lat) is a write+notify ping-pong: the initiator writes,
  * waits for the write's completion, sends a notify; the target waits for
- * the notify and replies with a send; one-way time is half the round trip.
+ * the notify and replies with a send. It reports two one-way figures: the
+ * mean of half the round trip (the reply is a bare send, so this is less
+ * than a write+notify takes), and the median of the write+notify itself,
+ * from the initiator's clock before posting the write to the target's
+ * when the notify arrives (the notify carries the first, the reply the
+ * difference; the processes are forked, so they share CLOCK_MONOTONIC).
  * Writes ask for FI_DELIVERY_COMPLETE like kvferry's (-D: provider
  * default). The target polls its CQ for progress adaptively: a short spin,
  * then the CQ's wait fd (or a short sleep), since small machines have few
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rdma/fabric.h>
@@ -364,7 +370,25 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 	return tp_now_s() - t0;
 }
 
-static double lat_run(struct side *s, size_t size, size_t iters)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* iters ping-pongs; seconds. oneway (iters entries, or NULL): each
+ * write+notify's own time, as the target measured it, ns. */
+static double lat_run(struct side *s, size_t size, size_t iters,
+                      uint64_t *oneway)
 {
 	double t0 = tp_now_s();
 
@@ -377,14 +401,17 @@ static double lat_run(struct side *s, size_t size, size_t iters)
 			.context = &s->ctx[0],
 		};
 		ssize_t rc;
+		uint64_t w0 = mono_ns();
 
 		while ((rc = fi_writemsg(s->ep, &m, s->wflags)) == -FI_EAGAIN)
 			fi_cq_read(s->cq, NULL, 0);
 		CHECK(rc);
 		wait_ctx(s, &s->ctx[0], false);
-		send_msg(s, i);
+		send_msg(s, w0);
 		wait_ctx(s, &s->sctx, false);
 		wait_ctx(s, &s->rctx, false);
+		if (oneway)
+			memcpy(&oneway[i], s->msg, sizeof *oneway);
 		post_recv(s);
 	}
 	return tp_now_s() - t0;
@@ -397,35 +424,50 @@ static void initiator(struct opts *o, int sock)
 	open_side(&s, o, sock);
 	post_recv(&s);
 	if (o->csv)
-		printf("provider,mode,op,size,iters,gbps,usec\n");
+		printf("provider,mode,op,size,iters,gbps,usec%s\n",
+		       o->lat ? ",usec_med" : "");
 	else
-		printf("# %s %s %s%s, window %d\n%-10s %8s %10s %12s\n",
+		printf("# %s %s %s%s, window %d\n%-10s %8s %10s %12s%s\n",
 		       s.fi->fabric_attr->prov_name, o->lat ? "lat" : "bw",
 		       o->read ? "read" : "write",
 		       o->no_dc ? "" : " (delivery complete)", o->window,
-		       "size", "iters", "GB/s", o->lat ? "usec/1way"
-		                                        : "usec/xfer");
+		       "size", "iters", "GB/s", o->lat ? "rtt/2 mean" : "usec/xfer",
+		       o->lat ? "   1way med" : "");
 	for (size_t size = o->min; size <= o->max; size *= 2) {
 		size_t iters = iters_for(size, o->lat);
 		size_t warm = iters / 10 < 2 ? 2 : iters / 10;
-		double t, us;
+		double t, us, med = 0;
 
 		if (o->lat) {
-			lat_run(&s, size, warm);
-			t = lat_run(&s, size, iters);
+			uint64_t *ow = malloc(iters * sizeof *ow);
+
+			if (!ow)
+				bench_fail(2, "out of memory");
+			lat_run(&s, size, warm, NULL);
+			t = lat_run(&s, size, iters, ow);
 			us = t / (double)iters / 2 * 1e6;
+			qsort(ow, iters, sizeof *ow, cmp_u64);
+			med = (double)ow[iters / 2] / 1e3;
+			free(ow);
 		} else {
 			bw_run(&s, o, size, warm);
 			t = bw_run(&s, o, size, iters);
 			us = t / (double)iters * 1e6;
 		}
 		double gbps = (double)size * (double)iters / t / 1e9;
-		if (o->csv)
-			printf("%s,%s,%s,%zu,%zu,%.3f,%.2f\n",
+		if (o->csv && o->lat)
+			printf("%s,lat,%s,%zu,%zu,%.3f,%.2f,%.2f\n",
 			       s.fi->fabric_attr->prov_name,
-			       o->lat ? "lat" : "bw",
+			       o->read ? "read" : "write", size, iters, gbps,
+			       us, med);
+		else if (o->csv)
+			printf("%s,bw,%s,%zu,%zu,%.3f,%.2f\n",
+			       s.fi->fabric_attr->prov_name,
 			       o->read ? "read" : "write", size, iters, gbps,
 			       us);
+		else if (o->lat)
+			printf("%-10zu %8zu %10.3f %12.2f %12.2f\n", size,
+			       iters, gbps, us, med);
 		else
 			printf("%-10zu %8zu %10.3f %12.2f\n", size, iters,
 			       gbps, us);
@@ -447,14 +489,16 @@ static void target(struct opts *o, int sock)
 	open_side(&s, o, sock);
 	post_recv(&s);
 	for (;;) {
-		uint64_t v;
+		uint64_t v, at;
 
 		wait_ctx(&s, &s.rctx, !o->lat);
+		at = mono_ns();
 		memcpy(&v, s.msg + 0, sizeof(v));
 		post_recv(&s);
 		if (v == UINT64_MAX)
 			break;
-		send_msg(&s, v);
+		/* Latency mode's notify carries when its write was posted. */
+		send_msg(&s, o->lat ? at - v : v);
 		wait_ctx(&s, &s.sctx, !o->lat);
 	}
 	xfer_all(sock, "x", 1, true);

@@ -28,9 +28,12 @@ int raw_parse_row(const char *line, struct raw_row *row)
 	struct raw_row r;
 	char prov[64];
 	unsigned long long size, iters;
+	int n;
 
-	if (sscanf(line, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf", prov,
-		r.mode, r.op, &size, &iters, &r.gbps, &r.usec) != 7)
+	r.usec_med = 0;
+	n = sscanf(line, "%63[^,],%7[^,],%7[^,],%llu,%llu,%lf,%lf,%lf", prov,
+	    r.mode, r.op, &size, &iters, &r.gbps, &r.usec, &r.usec_med);
+	if (n != 7 && n != 8)
 		return -1;
 	r.size = size;
 	r.iters = iters;

@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One row of fi_raw_bench's CSV. */
+/* One row of fi_raw_bench's CSV. usec: bandwidth mode, time per op;
+ * latency mode, half the round trip's mean. usec_med: latency mode only
+ * (else 0), the median one-way time of the write+notify itself. */
 struct raw_row {
 	char mode[8], op[8];
 	uint64_t size, iters;
-	double gbps, usec;
+	double gbps, usec, usec_med;
 };
 
 /* Rows of every run so far; zero-initialised before the first. */
@@ -29,8 +31,8 @@ struct raw_set {
  * about as many bytes. */
 uint64_t raw_bw_iters(uint64_t size);
 
-/* A line of fi_raw_bench -o csv (provider,mode,op,size,iters,gbps,usec)
- * into *row: 0, or -1 (row untouched) when it is not one, as the header
+/* A line of fi_raw_bench -o csv (provider,mode,op,size,iters,gbps,usec
+ * and, in latency mode, usec_med) into *row: 0, or -1 (row untouched) when it is not one, as the header
  * line is not. */
 int raw_parse_row(const char *line, struct raw_row *row);
 
