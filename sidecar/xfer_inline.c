@@ -76,27 +76,48 @@ static uint32_t parts_for(const struct sc_xfers *x, size_t total)
 	size_t slice;
 	uint32_t n;
 
-	if (!x->inline_buf || inj < INLINE_SPLIT_MIN || total <= inj)
+	if (inj < INLINE_SPLIT_MIN || total <= inj)
 		return 1;
 	slice = inj - sizeof(struct sc_inline_part);
 	n = (uint32_t)((total + slice - 1) / slice);
 	return n <= SC_INLINE_PARTS ? n : 1;
 }
 
+/* The pieces of bytes [off, off + len) of the message that iov[0..niov)
+ * gathers, into out (room for max); returns how many, or -1 if more. */
+static int iov_slice(const struct iovec *iov, int niov, size_t off,
+                     size_t len, struct iovec *out, int max)
+{
+	int n = 0;
+
+	for (int k = 0; k < niov && len; k++) {
+		size_t l = iov[k].iov_len, take;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		take = l - off < len ? l - off : len;
+		if (n == max)
+			return -1;
+		out[n++] = (struct iovec){(uint8_t *)iov[k].iov_base + off,
+		                          take};
+		len -= take;
+		off = 0;
+	}
+	return n;
+}
+
 /* Post parts from t->inline_part on: 0, KVF_EAGAIN (the rest on a later
- * turn) or the error. Each posted part is one more completion. */
+ * turn) or the error. Each posted part is one more completion. A part
+ * is gathered from the message's own pieces (the engine's bytes) into
+ * the send slot: no copy of the whole message first. */
 static int post_parts(struct sc_xfers *x, struct sc_xfer *t,
                       const struct iovec *iov, int niov, size_t total,
                       uint32_t nparts)
 {
 	size_t slice = xfer_fabric_info(x->fab)->inject_size -
 	               sizeof(struct sc_inline_part);
-	size_t at = 0;
 
-	for (int k = 0; k < niov; k++) {
-		memcpy(x->inline_buf + at, iov[k].iov_base, iov[k].iov_len);
-		at += iov[k].iov_len;
-	}
 	while (t->inline_part < nparts) {
 		uint32_t i = t->inline_part;
 		size_t off = (size_t)i * slice;
@@ -108,10 +129,15 @@ static int post_parts(struct sc_xfers *x, struct sc_xfer *t,
 			                                      : slice),
 			.offset = (uint32_t)off, .total = (uint32_t)total,
 			.src_key = x->src_key, .seq = t->inline_seq};
-		struct iovec pv[2] = {{&h, sizeof h},
-		                      {x->inline_buf + off, h.len}};
-		int rc = xfer_post_sendv(x->fab, pv, 2, t->fi_addr, false,
-		                         &t->notify_ctx);
+		struct iovec pv[1 + 2 + SC_INLINE_SEGS] = {{&h, sizeof h}};
+		int n = iov_slice(iov, niov, off, h.len, pv + 1,
+		                  (int)(sizeof pv / sizeof pv[0]) - 1);
+		int rc;
+
+		if (n < 0)
+			return KVF_EINVAL; /* cannot be: niov bounds it */
+		rc = xfer_post_sendv(x->fab, pv, 1 + n, t->fi_addr, false,
+		                     &t->notify_ctx);
 		if (rc != 0)
 			return rc;
 		t->inline_part++;

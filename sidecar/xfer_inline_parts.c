@@ -138,11 +138,14 @@ void sc_inline_on_part(struct sc_xfers *x, const void *data, size_t len)
 			        NULL, "too many messages being assembled");
 			free(old);
 		}
-		if (!(a = calloc(1, sizeof *a + h->total))) {
+		/* Not zeroed: it is delivered only once its parts tile
+		 * it whole. */
+		if (!(a = malloc(sizeof *a + h->total))) {
 			dropped(x, "fabric: inline part of message %llu "
 			        "dropped: %s", h, "out of memory");
 			return;
 		}
+		memset(a, 0, sizeof *a);
 		a->src_key = h->src_key;
 		a->seq = h->seq;
 		a->total = h->total;

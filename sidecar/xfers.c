@@ -267,11 +267,6 @@ int sc_xfers_start(struct sc_daemon *d)
 	}
 	x->stripe_min = d->cfg.stripe_min;
 	x->inline_max = d->cfg.inline_max;
-	if (x->inline_max &&
-	    !(x->inline_buf = malloc(SC_INLINE_MSG_SIZE(x->inline_max)))) {
-		rc = KVF_ENOMEM;
-		goto fail;
-	}
 	x->src_key = sc_hash_str(d->sidecar_id, d->epoch);
 	if (getrandom(&x->cookie_key, sizeof x->cookie_key, GRND_NONBLOCK) !=
 	    (ssize_t)sizeof x->cookie_key)
@@ -385,7 +380,6 @@ fail:
 	free(x->ctxs);
 	free(x->free_ctx);
 	free(x->recbuf);
-	free(x->inline_buf);
 	sc_registry_fini(&x->reg);
 	free(x);
 	return rc;
@@ -467,7 +461,6 @@ void sc_xfers_stop(struct sc_daemon *d)
 	free(x->slots);
 	sc_inline_fini(x);
 	sc_inline_parts_fini(x);
-	free(x->inline_buf);
 	if (x->epfd >= 0)
 		close(x->epfd);
 	ipc_shm_unmap(&x->bell_shm);

@@ -154,7 +154,6 @@ struct sc_xfers {
 	uint64_t inline_seq;
 	uint64_t cookie_key; /* random per run: inline answers' cookies */
 	uint64_t src_key;    /* names our rail 0 address at peers */
-	uint8_t *inline_buf; /* a whole inline message, to cut into parts */
 	struct sc_inline_asm *asms; /* parts received, being assembled */
 	/* Answers to peers' inline writes that found the queue full. */
 	struct sc_inline_pending *acks, *acks_tail;

@@ -134,10 +134,13 @@ static void two_sidecars(const char *inline_b, long long want_inline,
 	   "65 scattered segments arrive, notified");
 	ok(push(pre, dec, peer, pr, dr, pbuf, dbuf, 1, SMALL, true, 16),
 	   "a tagless 4 KiB WRITE arrives and completes");
+	/* On shm a part ends inside the second piece. */
+	ok(push(pre, dec, peer, pr, dr, pbuf, dbuf, 3, 2500, false, 17),
+	   "3 segments of 2500 bytes arrive, notified");
 	is_int((int)(tp_ctl_stats_field(&a, "inline_sent") - sent0),
 	       want_sent, "A sent %d of them inline (1 byte, 8 KiB, 64 "
-	       "segments, tagless; not 8 KiB + 1 nor 65 segments)",
-	       want_sent);
+	       "segments, tagless, 3 x 2500; not 8 KiB + 1 nor 65 "
+	       "segments)", want_sent);
 	is_int((int)(tp_ctl_stats_field(&b, "inline_received") - got0),
 	       (int)want_inline, "B applied as many");
 	is_int((int)tp_ctl_stats_field(&b, "inline_dropped"), 0,
@@ -768,11 +771,11 @@ int main(void)
 {
 	const char *provs[] = {"tcp", "shm"};
 
-	plan(2 * (2 * 10 + 5 + 2 * (M_COUNT - 1) + 4 + 6 + 3));
+	plan(2 * (2 * 11 + 5 + 2 * (M_COUNT - 1) + 4 + 6 + 3));
 	for (int i = 0; i < 2; i++) {
 		prov = provs[i];
 		diag("provider %s", prov);
-		two_sidecars("8K", 4, 4);
+		two_sidecars("8K", 5, 5);
 		/* B takes none: A sends everything as RDMA writes. */
 		two_sidecars("0", 0, 0);
 		rogue_peer();
