@@ -107,20 +107,10 @@ static int iov_slice(const struct iovec *iov, int niov, size_t off,
 	return n;
 }
 
-/*
- * Post the parts not yet posted (t->inline_part of them are): 0,
- * KVF_EAGAIN (the rest on a later turn) or the error. Each posted part is
- * one more completion. A part is gathered from the message's own pieces
- * (the engine's bytes) into the send slot: no copy of the whole message
- * first.
- *
- * Last part first: it is the short one. shm copies a message into the
- * target's region under the lock that the target holds while it copies
- * messages out, so a part posted right after a full one waits for the
- * target to take the full one (1.6 us of 2.6 for a 4 KiB WRITE's two
- * parts on the 16-core machine); a short part first is out of the way at
- * once.
- */
+/* Post parts from t->inline_part on: 0, KVF_EAGAIN (the rest on a later
+ * turn) or the error. Each posted part is one more completion. A part
+ * is gathered from the message's own pieces (the engine's bytes) into
+ * the send slot: no copy of the whole message first. */
 static int post_parts(struct sc_xfers *x, struct sc_xfer *t,
                       const struct iovec *iov, int niov, size_t total,
                       uint32_t nparts)
@@ -129,7 +119,7 @@ static int post_parts(struct sc_xfers *x, struct sc_xfer *t,
 	               sizeof(struct sc_inline_part);
 
 	while (t->inline_part < nparts) {
-		uint32_t i = nparts - 1 - t->inline_part;
+		uint32_t i = t->inline_part;
 		size_t off = (size_t)i * slice;
 		struct sc_inline_part h = {
 			.magic = SC_INLINE_PART_MAGIC,
