@@ -38,6 +38,9 @@ BOTH_LINKED := sidecar/inline_%
 TESTS += $(call test_bin,$(TEST_C)) $(TEST_SH)
 GPU_TESTS += $(call test_bin,$(GPU_C))
 BENCHES += $(call test_bin,$(BENCH_C))
+# tests/perf runs the benchmarks briefly (their output, not their speed):
+# make check builds them.
+check: $(BENCHES)
 
 $(TAP_LIB): $(call obj,$(TAP_SRCS))
 	@echo "  AR      $@"
