@@ -174,9 +174,8 @@ static Kvf__Engine__Reply *on_hello(struct sc_daemon *d,
 		free(s);
 		return fail(rp, KVF_ENOMEM, "out of memory");
 	}
-	atomic_fetch_add(&reg->generation, 1);
 	atomic_fetch_add(&d->counters.engines, 1);
-	sc_xfers_kick(d);
+	sc_xfers_registry_changed(d);
 	{
 		/* The pid from the kernel, not the hello's, for the pidfd. */
 		uint64_t kpid = 0;
@@ -351,6 +350,7 @@ static Kvf__Engine__Reply *on_register(struct sc_daemon *d,
 		sc_region_rele(r);
 		goto done;
 	}
+	sc_xfers_registry_changed(d);
 	atomic_fetch_add(&d->counters.regions, 1);
 	sc_info("engine %s: region %u registered (%s, %llu bytes%s)", s->name,
 	        r->id, r->kind == XFER_MEM_HOST ? "host" : "cuda",
@@ -400,6 +400,8 @@ static Kvf__Engine__Reply *on_deregister(struct sc_daemon *d,
 		out = fail(rp, KVF_ENOENT, "engine %s: region %u is not registered "
 		           "by this engine", s->name, m->region_id);
 	} else {
+		/* Transfers accepted from now on do not find it. */
+		sc_xfers_registry_changed(d);
 		atomic_fetch_sub(&d->counters.regions, 1);
 		sc_info("engine %s: region %u deregistered", s->name, r->id);
 		/* Transfers still using it hold their own references. */
@@ -439,7 +441,7 @@ static void teardown(struct sc_daemon *d, struct sc_session *s,
 	s->regions_count = 0;
 	pthread_mutex_unlock(&reg->lock);
 
-	atomic_fetch_add(&reg->generation, 1);
+	sc_xfers_registry_changed(d);
 	atomic_fetch_sub(&d->counters.engines, 1);
 	atomic_fetch_sub(&d->counters.regions, ndead);
 	sc_info("engine %s (session %llu): %s; %zu regions released", s->name,

@@ -56,26 +56,23 @@ static void tchunk_error(struct tchunk *tc, int status, const char *fmt, ...)
  * nothing is read into a slot that cannot be scattered). */
 static void tchunk_check(struct sc_xfers *x, struct tchunk *tc)
 {
-	struct sc_registry *reg = &x->reg;
 	const struct sc_chunk_msg *m = &tc->msg;
 	uint64_t sum = 0;
 
-	pthread_mutex_lock(&reg->lock);
-	tc->s = sc_idmap_get(&reg->sessions, m->target_session);
+	sc_view_sync(x);
+	tc->s = sc_view_session(x, m->target_session);
 	if (tc->s)
 		sc_session_hold(tc->s);
 	for (uint32_t i = 0; tc->s && i < m->npieces; i++) {
 		const struct sc_chunk_piece *p = &m->pieces[i];
-		struct sc_region *r = sc_idmap_get(&reg->regions, p->region);
+		struct sc_region *r = sc_view_region(x, tc->s->id, p->region);
 		bool have = false;
-		if (!r || r->session_id != tc->s->id) {
-			pthread_mutex_unlock(&reg->lock);
+		if (!r) {
 			tchunk_error(tc, KVF_ENOENT, "region %u is not the "
 			             "target engine's", p->region);
 			return;
 		}
 		if (p->off > r->len || p->len > r->len - p->off) {
-			pthread_mutex_unlock(&reg->lock);
 			tchunk_error(tc, KVF_ERANGE, "piece %u: region %u "
 			             "offset %llu + %u is outside its %llu "
 			             "bytes", i, p->region,
@@ -91,7 +88,6 @@ static void tchunk_check(struct sc_xfers *x, struct tchunk *tc)
 		}
 		sum += p->len;
 	}
-	pthread_mutex_unlock(&reg->lock);
 	if (!tc->s)
 		tchunk_error(tc, KVF_ECLOSED, "target session %llu is gone",
 		             (unsigned long long)m->target_session);
@@ -123,9 +119,8 @@ void sc_gpu_on_chunk(struct sc_xfers *x, const void *data, size_t len)
 	memcpy(&tc->msg, m, len);
 	tc->slot = -1;
 	/* The sender's address: inserted when it handshaked with us. */
-	pthread_mutex_lock(&x->reg.lock);
-	uintptr_t a = (uintptr_t)sc_idmap_get(&x->reg.fabaddrs, m->src_key);
-	pthread_mutex_unlock(&x->reg.lock);
+	sc_view_sync(x);
+	uintptr_t a = (uintptr_t)sc_view_fabaddr(x, m->src_key);
 	if (!a) {
 		/* Without its address we cannot even answer: drop; its
 		 * transfer ends at its deadline. */
@@ -233,7 +228,7 @@ static void tchunk_scatter(struct sc_xfers *x, struct tchunk *tc)
 	uint32_t n = 0;
 	int dev = -1, rc;
 
-	pthread_mutex_lock(&x->reg.lock);
+	/* tc holds the regions: no lookup, no lock. */
 	for (uint32_t i = 0; i < tc->msg.npieces; i++) {
 		const struct sc_chunk_piece *p = &tc->msg.pieces[i];
 		struct sc_region *r = NULL;
@@ -251,7 +246,6 @@ static void tchunk_scatter(struct sc_xfers *x, struct tchunk *tc)
 		}
 		pos += p->len;
 	}
-	pthread_mutex_unlock(&x->reg.lock);
 	if (!n) {
 		tc->state = TC_REPLY;
 		return;

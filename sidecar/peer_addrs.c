@@ -13,6 +13,7 @@
 #include "client/kvferry.h"
 #include "sidecar/daemon.h"
 #include "sidecar/registry.h"
+#include "sidecar/xfers.h"
 #include "xfer/fabric.h"
 
 /* Our rails' endpoint addresses for a handshake, into bufs (SC_MAX_RAILS
@@ -59,7 +60,9 @@ int sc_peer_fabric_addr(struct sc_daemon *d, uint32_t rail,
 	}
 	rc = xfer_fabric_av_insert(d->rails[rail], addr->data, addr->len,
 	                           fi_addr, err, errlen);
-	if (rc == 0)
-		sc_idmap_put(&reg->fabaddrs, key, (void *)(uintptr_t)(*fi_addr + 1));
+	if (rc == 0 &&
+	    sc_idmap_put(&reg->fabaddrs, key,
+	                 (void *)(uintptr_t)(*fi_addr + 1)) == 0)
+		sc_xfers_registry_changed(d);
 	return rc;
 }

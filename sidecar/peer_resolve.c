@@ -25,6 +25,7 @@
 #include "sidecar/gpu_path.h"
 #include "sidecar/log.h"
 #include "sidecar/registry.h"
+#include "sidecar/xfers.h"
 #include "xfer/fabric.h"
 
 static int from_nng(int rv)
@@ -337,11 +338,14 @@ int sc_peers_resolve(struct sc_daemon *d, const char *url,
 	regions = NULL;
 	atomic_store(&p->healthy, 1);
 	p->last_ok_ns = sc_now_ns();
+	p->version++;
 	*peer_id = p->id;
 	pthread_mutex_unlock(&reg->lock);
 	pthread_mutex_unlock(&ps->resolve_lock);
-	/* The progress thread reads regions under the lock, so the old array
-	 * is unused now. */
+	sc_xfers_registry_changed(d);
+	/* The progress thread plans from its own copy of the table, taken
+	 * under the lock (sidecar/xfer_view.c), and copies the new one
+	 * before its next lookup. */
 	sc_peer_regions_free(d, old, nold);
 	if (fresh)
 		atomic_fetch_add(&d->counters.peers, 1);

@@ -2,7 +2,8 @@
  * sidecar/registry.h - the sidecar's tables: engine sessions, their
  * registered regions, and the remote engines (peers) resolved by them,
  * under one lock. Control threads (engine and peer servers) add and remove
- * entries; the progress thread looks them up when it accepts a transfer.
+ * entries; the progress thread looks them up in its own copy
+ * (sidecar/xfer_view.c), taken under the lock when generation moves.
  *
  * Lifetimes: regions and sessions are reference-counted. A transfer holds a
  * reference on every local region it touches, so a region deregistered (or
@@ -125,6 +126,9 @@ struct sc_peer {
 	uint64_t wake_sent_ns;
 	struct sc_remote_region *regions; /* replaced on each handshake */
 	uint32_t nregions;
+	/* Bumped (lock held) whenever a handshake changes the fields above;
+	 * the progress thread's copy follows it (sidecar/xfer_view.c). */
+	uint64_t version;
 	bool same_host;
 	int near_dev; /* GPU our same-host imports of it are mapped on */
 	/* Health (heartbeats, transfers). */
@@ -145,8 +149,10 @@ struct sc_registry {
 	uint64_t next_session;
 	uint32_t next_region;
 	uint32_t next_peer;
-	/* Bumped whenever the set of sessions changes, so the progress
-	 * thread refreshes its list without taking the lock every loop. */
+	/* Bumped (sc_xfers_registry_changed) after every change to
+	 * sessions, regions, peers or fabaddrs: the progress thread works
+	 * from a copy of them (sidecar/xfer_view.c), taken again when this
+	 * moves, so its lookups take no lock. */
 	_Atomic uint64_t generation;
 	/* Bumped whenever a peer's health changes, so the progress thread
 	 * fails transfers to a dead peer at once. */

@@ -19,6 +19,7 @@
 #include "sidecar/daemon.h"
 #include "sidecar/log.h"
 #include "sidecar/registry.h"
+#include "sidecar/xfers.h"
 #include "xfer/fabric.h"
 
 struct sreg *sc_store_sreg_get(struct sc_store *g, struct sc_region *r)
@@ -71,7 +72,6 @@ void sc_store_sreg_drop(struct sc_store *g, struct sreg *e)
  * once nothing of ours still reads or writes them. */
 void sc_store_sweep(struct sc_store *g)
 {
-	struct sc_registry *reg = g->d->registry;
 	struct sreg **pp = &g->regs, *e;
 
 	while ((e = *pp)) {
@@ -80,9 +80,8 @@ void sc_store_sweep(struct sc_store *g)
 			pp = &e->next;
 			continue;
 		}
-		pthread_mutex_lock(&reg->lock);
-		gone = sc_idmap_get(&reg->regions, e->r->id) != e->r;
-		pthread_mutex_unlock(&reg->lock);
+		gone = sc_xfers_region(g->d, e->r->session_id, e->r->id) !=
+		       e->r;
 		if (!gone) {
 			pp = &e->next;
 			continue;

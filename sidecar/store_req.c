@@ -182,7 +182,6 @@ void sc_store_accept(struct sc_daemon *d, struct sc_session *s,
                      const void *rec, uint32_t len)
 {
 	struct sc_store *g = &sc_store_state;
-	struct sc_registry *reg = d->registry;
 	struct ipc_store_view v;
 	struct sc_region *r;
 	struct sreq *q;
@@ -218,9 +217,8 @@ void sc_store_accept(struct sc_daemon *d, struct sc_session *s,
 		return;
 	}
 
-	pthread_mutex_lock(&reg->lock);
-	r = sc_idmap_get(&reg->regions, v.hdr->region);
-	if (!r || r->session_id != s->id) {
+	r = sc_xfers_region(d, s->id, v.hdr->region);
+	if (!r) {
 		rc = KVF_ENOENT;
 		snprintf(err, sizeof err, "%s '%s': region %u is not registered "
 		         "by this engine",
@@ -239,7 +237,6 @@ void sc_store_accept(struct sc_daemon *d, struct sc_session *s,
 		if (rc == 0)
 			sc_region_hold(r);
 	}
-	pthread_mutex_unlock(&reg->lock);
 	if (rc != 0) {
 		refuse(d, s, id, rc, err);
 		return;

@@ -1,7 +1,8 @@
 /*
  * sidecar/xfer_accept.c - taking work off an engine's submission ring. A
- * transfer record is parsed, checked against the registry and planned
- * under the registry lock, given its rails (sidecar/xfer_railpick.c), and
+ * transfer record is parsed, checked against the progress thread's copy
+ * of the registry (sidecar/xfer_view.c: no lock) and planned, given its
+ * rails (sidecar/xfer_railpick.c), and
  * queued on the active list, oldest first; or it is refused with the one
  * completion that says why. A cancel record stops a transfer's posting;
  * storage records go to sidecar/store_req.c. Each turn takes at most
@@ -9,7 +10,6 @@
  */
 #include "sidecar/xfers_int.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +24,15 @@
 #include "xfer/fabric.h"
 
 struct plan_arg {
-	struct sc_registry *reg;
+	struct sc_xfers *x;
 	struct sc_session *s;
-	struct sc_peer *peer;
+	const struct sc_peer *peer; /* the view's copy */
 };
 
 static struct sc_region *lookup_local(void *arg, uint32_t id)
 {
 	struct plan_arg *a = arg;
-	struct sc_region *r = sc_idmap_get(&a->reg->regions, id);
-	return r && r->session_id == a->s->id ? r : NULL;
+	return sc_view_region(a->x, a->s->id, id);
 }
 
 static const struct sc_remote_region *lookup_remote(void *arg, uint32_t id)
@@ -120,19 +119,20 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 		                      1000000ull;
 	sc_plan_init(&t->plan);
 
-	pthread_mutex_lock(&x->reg.lock);
-	struct sc_peer *peer = sc_idmap_get(&x->reg.peers, t->peer_id);
+	sc_view_sync(x);
+	struct sc_view_peer *vp = sc_view_peer(x, t->peer_id);
+	const struct sc_peer *peer = vp ? &vp->snap : NULL;
 	if (!peer) {
 		rc = KVF_ENOENT;
 		snprintf(err, sizeof err, "peer %u is not resolved (call "
 		         "kvf_resolve_peer first)", t->peer_id);
-	} else if (!atomic_load(&peer->healthy)) {
+	} else if (!atomic_load(&vp->shared->healthy)) {
 		rc = KVF_EPEER;
 		snprintf(err, sizeof err, "peer %u (engine %s at %.40s) is not "
 		         "answering heartbeats", t->peer_id, peer->engine,
 		         peer->url);
 	} else {
-		struct plan_arg a = {&x->reg, s, peer};
+		struct plan_arg a = {x, s, peer};
 		struct sc_plan_env env = {lookup_local, lookup_remote, &a,
 		                          x->max_op};
 		/* Several rails: pieces small enough to spread. */
@@ -149,14 +149,13 @@ static void accept_xfer(struct sc_xfers *x, struct sess_slot *sl,
 				sc_region_hold(t->plan.regions[i]);
 			for (uint32_t i = 0; i < t->plan.nmore; i++)
 				sc_region_hold(t->plan.more_regions[i]);
-			t->peer = peer;
+			t->peer = vp->shared;
 			t->same_host = peer->same_host;
 			t->fi_addr = peer->fi_addr;
 			t->remote_session = peer->remote_session;
 			t->remote_epoch = peer->epoch;
 		}
 	}
-	pthread_mutex_unlock(&x->reg.lock);
 
 	if (rc != 0) {
 		/* Planning failed: no region references were taken. */

@@ -339,9 +339,7 @@ static void answer(struct sc_xfers *x, const struct sc_inline_msg *m,
 	uintptr_t addr;
 	int rc;
 
-	pthread_mutex_lock(&x->reg.lock);
-	addr = (uintptr_t)sc_idmap_get(&x->reg.fabaddrs, m->src_key);
-	pthread_mutex_unlock(&x->reg.lock);
+	addr = (uintptr_t)sc_view_fabaddr(x, m->src_key);
 	if (!addr) {
 		/* It never handshaked with us: no way back. Its transfer
 		 * ends unconfirmed at its deadline. */
@@ -482,6 +480,7 @@ void sc_inline_deliver(struct sc_xfers *x, const void *data, size_t len)
 	uint32_t held = 0;
 	int status = KVF_EINVAL;
 
+	sc_view_sync(x); /* for the lookups below and the answer */
 	if ((no = msg_refused(m, len, segs, why, sizeof why))) {
 		if (len >= sizeof *m) {
 			dropped(x, m, KVF_EPROTO, no);
@@ -500,14 +499,13 @@ void sc_inline_deliver(struct sc_xfers *x, const void *data, size_t len)
 		dropped(x, m, KVF_EPEER, why);
 		return;
 	}
-	pthread_mutex_lock(&x->reg.lock);
-	s = sc_idmap_get(&x->reg.sessions, m->target_session);
+	s = sc_view_session(x, m->target_session);
 	if (!s) {
 		no = "the session is gone (its engine disconnected)";
 		status = KVF_ENOENT;
 	}
 	for (uint32_t i = 0; !no && i < m->nsegs; i++) {
-		struct sc_region *r = sc_idmap_get(&x->reg.regions,
+		struct sc_region *r = sc_idmap_get(&x->view.regions,
 		                                   segs[i].region);
 		no = seg_refused(&segs[i], r, m->target_session, &status,
 		                 why, sizeof why);
@@ -518,7 +516,6 @@ void sc_inline_deliver(struct sc_xfers *x, const void *data, size_t len)
 	}
 	if (!no)
 		sc_session_hold(s);
-	pthread_mutex_unlock(&x->reg.lock);
 	if (no) {
 		/* Nothing copied: a message is applied whole or not at all. */
 		char seg[220];

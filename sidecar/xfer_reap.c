@@ -59,11 +59,10 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 		        (unsigned long long)m->target_epoch);
 		return;
 	}
-	pthread_mutex_lock(&x->reg.lock);
-	s = sc_idmap_get(&x->reg.sessions, m->target_session);
+	sc_view_sync(x);
+	s = sc_view_session(x, m->target_session);
 	if (s)
 		sc_session_hold(s);
-	pthread_mutex_unlock(&x->reg.lock);
 	if (m->tag_len == 0) {
 		/* A delivery proof only: the sender's completion is its use. */
 		if (s)

@@ -61,17 +61,17 @@ struct sess_slot *sc_slot_of(struct sc_xfers *x, struct sc_session *s)
 	return NULL;
 }
 
+/* Sessions new in the view get a slot (and a reference of their own). */
 static void refresh_sessions(struct sc_xfers *x)
 {
-	uint64_t gen = atomic_load(&x->reg.generation);
 	size_t pos = 0;
 	struct sc_session *s;
 
-	if (gen == x->seen_generation)
+	sc_view_sync(x);
+	if (x->slots_generation == x->view.generation)
 		return;
-	x->seen_generation = gen;
-	pthread_mutex_lock(&x->reg.lock);
-	while ((s = sc_idmap_next(&x->reg.sessions, &pos, NULL))) {
+	x->slots_generation = x->view.generation;
+	while ((s = sc_idmap_next(&x->view.sessions, &pos, NULL))) {
 		if (sc_slot_of(x, s))
 			continue;
 		if (x->nslots == x->capslots) {
@@ -88,7 +88,6 @@ static void refresh_sessions(struct sc_xfers *x)
 		x->slots[x->nslots].dropped = false;
 		x->nslots++;
 	}
-	pthread_mutex_unlock(&x->reg.lock);
 }
 
 /* A closing session: its transfers stop posting and end once nothing is
@@ -161,7 +160,7 @@ static bool has_work(struct sc_xfers *x)
 		if (!ipc_ring_empty(&x->slots[i].s->sub) ||
 		    x->slots[i].s->pending_head)
 			return true;
-	return atomic_load(&x->reg.generation) != x->seen_generation ||
+	return atomic_load(&x->reg.generation) != x->view.generation ||
 	       atomic_load(&x->snap_wanted) || sc_gpu_busy(x) || x->acks;
 }
 
@@ -241,6 +240,8 @@ int sc_xfers_start(struct sc_daemon *d)
 	x->fab = d->fabric;
 	x->epfd = -1;
 	sc_registry_init(&x->reg);
+	sc_view_init(x);
+	x->slots_generation = UINT64_MAX;
 	pthread_mutex_init(&x->snap_lock, NULL);
 	pthread_cond_init(&x->snap_cond, NULL);
 	x->max_op = fi->max_msg_size ? fi->max_msg_size : (1ull << 30);
@@ -380,6 +381,7 @@ fail:
 	free(x->ctxs);
 	free(x->free_ctx);
 	free(x->recbuf);
+	sc_view_fini(x);
 	sc_registry_fini(&x->reg);
 	free(x);
 	return rc;
@@ -392,6 +394,28 @@ void sc_xfers_kick(struct sc_daemon *d)
 		return;
 	atomic_fetch_add(&x->bell->seq, 1);
 	ipc_doorbell_ring(x->bell);
+}
+
+void sc_xfers_registry_changed(struct sc_daemon *d)
+{
+	struct sc_xfers *x = X(d);
+
+	if (!x)
+		return;
+	atomic_fetch_add_explicit(&x->reg.generation, 1,
+	                          memory_order_release);
+	sc_xfers_kick(d);
+}
+
+struct sc_region *sc_xfers_region(struct sc_daemon *d, uint64_t session_id,
+                                  uint32_t id)
+{
+	struct sc_xfers *x = X(d);
+
+	if (!x)
+		return NULL;
+	sc_view_sync(x);
+	return sc_view_region(x, session_id, id);
 }
 
 uint64_t sc_xfers_rail_bytes(struct sc_daemon *d, uint32_t rail)
@@ -459,6 +483,7 @@ void sc_xfers_stop(struct sc_daemon *d)
 		sc_session_rele(x->slots[i].s);
 	}
 	free(x->slots);
+	sc_view_fini(x);
 	sc_inline_fini(x);
 	sc_inline_parts_fini(x);
 	if (x->epfd >= 0)

@@ -24,6 +24,20 @@ const char *sc_xfers_doorbell_name(struct sc_daemon *d);
 /* Wake the progress thread (a session was added or is closing). */
 void sc_xfers_kick(struct sc_daemon *d);
 
+/* A control thread changed the registry's sessions, regions, peers or
+ * fabric addresses: the progress thread copies them again before its
+ * next lookup (sidecar/xfer_view.c), and is woken to let go of what went.
+ * With or without the registry lock held. */
+void sc_xfers_registry_changed(struct sc_daemon *d);
+
+struct sc_region;
+
+/* Progress thread only: region id if engine session session_id
+ * registered it, from the thread's own copy of the registry (no lock);
+ * NULL if not. Valid until the thread's next lookup: hold it to keep it. */
+struct sc_region *sc_xfers_region(struct sc_daemon *d, uint64_t session_id,
+                                  uint32_t id);
+
 struct sc_session;
 
 /*

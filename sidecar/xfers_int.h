@@ -117,6 +117,22 @@ struct sc_xfer {
 	struct sc_xfer *prev, *next; /* the active list */
 };
 
+/* A peer as the progress thread plans with it (sidecar/xfer_view.c). */
+struct sc_view_peer {
+	struct sc_peer *shared; /* the registry's: health, statistics */
+	struct sc_peer snap;    /* addresses, rails, inline size, regions */
+	uint64_t version;       /* shared->version when copied */
+};
+
+/* The registry's tables as of generation, copied (sidecar/xfer_view.c). */
+struct sc_view {
+	uint64_t generation;
+	struct sc_idmap sessions; /* id -> sc_session, held */
+	struct sc_idmap regions;  /* id -> sc_region, held */
+	struct sc_idmap peers;    /* id -> sc_view_peer */
+	struct sc_idmap fabaddrs; /* src key -> fi_addr + 1 */
+};
+
 /* Per-session state private to the progress thread. */
 struct sess_slot {
 	struct sc_session *s;
@@ -179,7 +195,8 @@ struct sc_xfers {
 	/* Progress thread only. */
 	struct sess_slot *slots;
 	uint32_t nslots, capslots;
-	uint64_t seen_generation;
+	struct sc_view view;
+	uint64_t slots_generation; /* the view's, when slots were added */
 	uint64_t seen_peer_generation;
 	struct sc_xfer *active; /* transfers not yet finished, oldest first */
 	struct sc_xfer *active_tail;
@@ -199,6 +216,24 @@ struct sc_xfers {
 	size_t nsnap;
 };
 
+
+/* ---- sidecar/xfer_view.c: the registry, read without its lock ---- */
+
+void sc_view_init(struct sc_xfers *x);
+/* Copy the registry again if it changed since the view was taken;
+ * whether it did. Progress thread; takes the registry lock only then. */
+bool sc_view_sync(struct sc_xfers *x);
+/* Lookups, no lock; NULL (0) when absent. Call sc_view_sync once at the
+ * start of the operation, not between its lookups: what they return is
+ * valid until the next sync (hold it to keep it longer). */
+struct sc_session *sc_view_session(struct sc_xfers *x, uint64_t id);
+/* Region id, if session_id registered it. */
+struct sc_region *sc_view_region(struct sc_xfers *x, uint64_t session_id,
+                                 uint32_t id);
+struct sc_view_peer *sc_view_peer(struct sc_xfers *x, uint32_t id);
+/* The fi_addr + 1 of the sidecar whose rail 0 address src_key names. */
+uint64_t sc_view_fabaddr(struct sc_xfers *x, uint64_t src_key);
+void sc_view_fini(struct sc_xfers *x);
 
 /* ---- sidecar/xfer_report.c: what the engine is told ---- */
 
@@ -220,7 +255,7 @@ void sc_xfer_report_now(struct sc_xfers *x, struct sc_xfer *t);
 
 /* ---- sidecar/xfer_inline.c: WRITEs carried inside their notification */
 
-/* Whether planned transfer t goes inline to peer (registry lock held). */
+/* Whether planned transfer t goes inline to peer (its view copy). */
 bool sc_inline_fits(const struct sc_xfers *x, const struct sc_xfer *t,
                     const struct sc_peer *peer);
 /* Post t's one message (it replaces its operations and notification):
@@ -273,8 +308,8 @@ void sc_xfer_release_regions(struct sc_plan *p);
 
 /* ---- sidecar/xfer_railpick.c: which rail an operation takes ---- */
 
-/* Under the registry lock, at accept: the rails t may use with peer, the
- * peer's address and t's remote keys on each. 0 or KVF_ENOMEM (err set). */
+/* At accept, from the view's copy of peer: the rails t may use with it,
+ * the peer's address and t's remote keys on each. 0 or KVF_ENOMEM (err set). */
 int sc_xfer_rails_of(struct sc_xfers *x, struct sc_xfer *t,
                      const struct sc_peer *peer, char *err, size_t errlen);
 /* Whether t spreads over its rails or sticks to one (which one). */
