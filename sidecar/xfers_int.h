@@ -1,9 +1,9 @@
 /*
  * sidecar/xfers_int.h - the progress thread's private state and functions,
  * shared by the files of the host-memory RDMA path (sidecar/xfers.c, the
- * loop; xfer_accept.c, xfer_railpick.c, xfer_post.c, xfer_reap.c,
- * xfer_tail.c, xfer_report.c, xfer_deadline.c, xfer_watch.c,
- * xfer_snapshot.c) and by the GPU path's files, sidecar/gpu_*.c (GPU
+ * loop; xfer_view.c, xfer_accept.c, xfer_railpick.c, xfer_post.c,
+ * xfer_reap.c, xfer_tail.c, xfer_report.c, xfer_deadline.c,
+ * xfer_watch.c, xfer_snapshot.c) and by the GPU path's files, sidecar/gpu_*.c (GPU
  * memory: staged through pinned host buffers, or copied on the same host;
  * their own shared state is in sidecar/gpu_path_int.h). Everything here is
  * touched by the progress thread only, unless its comment says otherwise.
