@@ -62,7 +62,11 @@ int sc_peer_fabric_addr(struct sc_daemon *d, uint32_t rail,
 	                           fi_addr, err, errlen);
 	if (rc == 0 &&
 	    sc_idmap_put(&reg->fabaddrs, key,
-	                 (void *)(uintptr_t)(*fi_addr + 1)) == 0)
+	                 (void *)(uintptr_t)(*fi_addr + 1)) == 0) {
+		if (rail == 0)
+			sc_idmap_put(&reg->rail0_addrs, key,
+			             (void *)(uintptr_t)(*fi_addr + 1));
 		sc_xfers_registry_changed(d);
+	}
 	return rc;
 }

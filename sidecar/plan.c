@@ -124,6 +124,13 @@ static int resolve(const struct sc_plan_env *env, struct cache *c,
 			         i, rid);
 			return KVF_ENOENT;
 		}
+		if (c->r->gone) {
+			snprintf(err, errlen,
+			         "segment %u: remote region %u was freed by "
+			         "the peer's engine", i, rid);
+			c->r = NULL;
+			return KVF_ENOENT;
+		}
 	}
 	return 0;
 }

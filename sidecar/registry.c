@@ -18,6 +18,7 @@ int sc_registry_init(struct sc_registry *r)
 	sc_idmap_init(&r->regions);
 	sc_idmap_init(&r->peers);
 	sc_idmap_init(&r->fabaddrs);
+	sc_idmap_init(&r->rail0_addrs);
 	r->next_session = 1;
 	r->next_region = 1;
 	r->next_peer = 1;
@@ -36,6 +37,7 @@ void sc_registry_fini(struct sc_registry *r)
 	sc_idmap_fini(&r->regions);
 	sc_idmap_fini(&r->peers);
 	sc_idmap_fini(&r->fabaddrs);
+	sc_idmap_fini(&r->rail0_addrs);
 	pthread_mutex_destroy(&r->lock);
 }
 

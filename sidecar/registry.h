@@ -104,6 +104,9 @@ struct sc_remote_region {
 	uint8_t *dptr;
 	int cuda_device;
 	void *import; /* struct sc_cuda_ref, released with the array */
+	/* Its engine freed it (the peer told us, sidecar/xfer_gone.c):
+	 * transfers into it are refused. */
+	bool gone;
 };
 
 struct sc_peer {
@@ -145,7 +148,11 @@ struct sc_registry {
 	struct sc_idmap sessions; /* id -> sc_session */
 	struct sc_idmap regions;  /* id -> sc_region */
 	struct sc_idmap peers;    /* id -> sc_peer */
-	struct sc_idmap fabaddrs; /* hash(sidecar id, epoch) -> fi_addr + 1 */
+	struct sc_idmap fabaddrs; /* hash(sidecar id, epoch ^ rail << 56) ->
+	                           * that rail's fi_addr + 1 */
+	/* hash(sidecar id, epoch) -> rail 0 fi_addr + 1: every sidecar run
+	 * we exchanged a handshake with (the src_key of its messages). */
+	struct sc_idmap rail0_addrs;
 	uint64_t next_session;
 	uint32_t next_region;
 	uint32_t next_peer;

@@ -42,6 +42,10 @@ static void deliver_notify(struct sc_xfers *x, const void *data, size_t len)
 		sc_wake_received(x);
 		return;
 	}
+	if (len >= sizeof m->magic && m->magic == SC_GONE_MAGIC) {
+		sc_gone_received(x, data, len);
+		return;
+	}
 	if (len >= sizeof m->magic && m->magic != SC_NOTIFY_MAGIC) {
 		sc_gpu_on_msg(x, data, len);
 		return;

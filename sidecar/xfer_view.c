@@ -115,7 +115,7 @@ static int copy_tables(struct sc_xfers *x, struct sc_idmap *sessions,
 		sc_region_hold(v);
 	}
 	pos = 0;
-	while ((v = sc_idmap_next(&reg->fabaddrs, &pos, &key)))
+	while ((v = sc_idmap_next(&reg->rail0_addrs, &pos, &key)))
 		if (sc_idmap_put(fabaddrs, key, v) != 0)
 			return KVF_ENOMEM;
 	pos = 0;
@@ -160,9 +160,22 @@ static void refresh(struct sc_xfers *x, uint64_t gen)
 		sc_idmap_fini(&fabaddrs);
 		return;
 	}
-	/* Outside the lock: a last reference closes an MR and unmaps. */
+	/* Outside the lock: a last reference closes an MR and unmaps. A
+	 * region that left goes to sidecar/xfer_gone.c with our reference:
+	 * peers are told, and it stays registered a while. */
 	drop_sessions(&x->view.sessions);
-	drop_regions(&x->view.regions);
+	{
+		size_t pos = 0;
+		uint64_t key;
+		struct sc_region *r;
+		while ((r = sc_idmap_next(&x->view.regions, &pos, &key))) {
+			if (sc_idmap_get(&regions, key))
+				sc_region_rele(r);
+			else
+				sc_gone_region(x, r);
+		}
+		sc_idmap_fini(&x->view.regions);
+	}
 	sc_idmap_fini(&x->view.fabaddrs);
 	x->view.sessions = sessions;
 	x->view.regions = regions;

@@ -135,6 +135,8 @@ static int turn(struct sc_xfers *x)
 			work += sc_drain_ring(x, sl);
 	}
 	sc_inline_flush_acks(x);
+	if (x->gone_head)
+		work += sc_gone_flush(x, now);
 	work += sc_post_some(x);
 	work += sc_poll_fabric(x);
 	work += sc_post_some(x);
@@ -483,6 +485,7 @@ void sc_xfers_stop(struct sc_daemon *d)
 		sc_session_rele(x->slots[i].s);
 	}
 	free(x->slots);
+	sc_gone_fini(x);
 	sc_view_fini(x);
 	sc_inline_fini(x);
 	sc_inline_parts_fini(x);

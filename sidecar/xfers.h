@@ -138,6 +138,21 @@ struct sc_inline_msg {
 };
 
 /*
+ * A region went (sidecar/xfer_gone.c): the sender's engine session freed
+ * it, or the engine is gone. The receiver refuses transfers into it.
+ */
+#define SC_GONE_MAGIC 0x6b766667u /* "kvfg" */
+
+struct sc_gone_msg {
+	uint32_t magic;
+	uint32_t version; /* SC_INLINE_VERSION */
+	uint64_t src_key; /* the sender's rail 0 address key */
+	uint64_t session; /* the engine session that had the region */
+	uint32_t region;
+	uint32_t pad;
+};
+
+/*
  * A wake-up (sidecar/xfer_wake.c): the sender has RDMA operations in
  * flight to us, and on providers with manual data progress (tcp, shm)
  * their bytes move only while our progress thread polls.

@@ -57,6 +57,7 @@ enum {
 
 struct sc_inline_pending;
 struct sc_inline_asm;
+struct sc_gone;
 
 /* The keys of one remote region on every rail, for a multi-rail
  * transfer (copied at accept: the peer's table may be replaced). */
@@ -130,7 +131,7 @@ struct sc_view {
 	struct sc_idmap sessions; /* id -> sc_session, held */
 	struct sc_idmap regions;  /* id -> sc_region, held */
 	struct sc_idmap peers;    /* id -> sc_view_peer */
-	struct sc_idmap fabaddrs; /* src key -> fi_addr + 1 */
+	struct sc_idmap fabaddrs; /* src key -> rail 0 fi_addr + 1 */
 };
 
 /* Per-session state private to the progress thread. */
@@ -174,6 +175,8 @@ struct sc_xfers {
 	/* Answers to peers' inline writes that found the queue full. */
 	struct sc_inline_pending *acks, *acks_tail;
 	struct xfer_ctx ctl_ctx; /* kind CTX_CTL */
+	/* Regions that went, oldest first: held a while, peers told. */
+	struct sc_gone *gone_head, *gone_tail;
 	/* Until when a peer's wake-up keeps us polling (xfer_wake.c); the
 	 * rail threads read it too. */
 	_Atomic uint64_t hot_until_ns;
@@ -234,6 +237,20 @@ struct sc_view_peer *sc_view_peer(struct sc_xfers *x, uint32_t id);
 /* The fi_addr + 1 of the sidecar whose rail 0 address src_key names. */
 uint64_t sc_view_fabaddr(struct sc_xfers *x, uint64_t src_key);
 void sc_view_fini(struct sc_xfers *x);
+
+/* ---- sidecar/xfer_gone.c: telling peers that a region went ---- */
+
+/* r left the view (its engine freed it or is gone): every sidecar we
+ * exchanged a handshake with is told, and r (our reference, taken over)
+ * stays registered a grace period for writes already on their way. */
+void sc_gone_region(struct sc_xfers *x, struct sc_region *r);
+/* Post the messages that wait; let go of regions past their grace; how
+ * many were posted. Each turn. */
+int sc_gone_flush(struct sc_xfers *x, uint64_t now);
+/* A peer's region went: mark it in that peer's table. */
+void sc_gone_received(struct sc_xfers *x, const void *data, size_t len);
+/* Let go of every region still held (shutdown). */
+void sc_gone_fini(struct sc_xfers *x);
 
 /* ---- sidecar/xfer_report.c: what the engine is told ---- */
 
