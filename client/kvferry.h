@@ -152,7 +152,14 @@ KVF_API int kvf_register_cuda(kvf_client *c, void *dptr, size_t len,
                               const struct kvf_layout *layout,
                               kvf_region *out);
 
-/* Deregister a region (and unmap it if kvf_alloc_host made it). */
+/*
+ * Deregister a region (and unmap it if kvf_alloc_host made it). Transfers
+ * submitted after this returns are refused with KVF_ENOENT. Peer sidecars
+ * this sidecar exchanged handshakes with are told at once and refuse
+ * transfers into it from then on; the sidecar keeps it registered 2 s for
+ * writes already on their way, which land in memory no engine reads.
+ * Free a region only when no peer should still write into it.
+ */
 KVF_API int kvf_free_region(kvf_client *c, kvf_region region);
 
 /*
