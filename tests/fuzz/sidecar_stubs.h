@@ -104,6 +104,11 @@ void sc_xfers_kick(struct sc_daemon *d)
 	(void)d;
 }
 
+void sc_xfers_registry_changed(struct sc_daemon *d)
+{
+	(void)d;
+}
+
 const char *sc_xfers_doorbell_name(struct sc_daemon *d)
 {
 	(void)d;
