@@ -141,6 +141,9 @@ static void json_sample(FILE *out, const Kvf__Ctl__StatsReply *b,
 	ctl_json_u64(&o, "inline_dropped", b->inline_dropped);
 	ctl_json_u64(&o, "wakeups_sent", b->wakeups_sent);
 	ctl_json_u64(&o, "wakeups_received", b->wakeups_received);
+	ctl_json_u64(&o, "regions_gone_sent", b->regions_gone_sent);
+	ctl_json_u64(&o, "regions_gone_received",
+	             b->regions_gone_received);
 	ctl_json_u64(&o, "uptime_ms", b->uptime_ms);
 	ctl_json_close_obj(&o);
 	ctl_json_obj(&j, "errors", &e);

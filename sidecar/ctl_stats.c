@@ -50,6 +50,8 @@ static int stats(struct sc_daemon *d, const Kvf__Ctl__Request *req,
 	s->inline_dropped = ld(&st->inline_dropped);
 	s->wakeups_sent = ld(&st->wakeups_sent);
 	s->wakeups_received = ld(&st->wakeups_received);
+	s->regions_gone_sent = ld(&st->regions_gone_sent);
+	s->regions_gone_received = ld(&st->regions_gone_received);
 	s->lat_sum_ns = ld(&st->lat_sum_ns);
 	s->lat_count = ld(&st->lat_count);
 	s->draining = atomic_load(&d->draining) != 0;

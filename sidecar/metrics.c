@@ -375,6 +375,13 @@ static void render(struct buf *b, struct sc_daemon *d)
 	metric(b, "kvferry_wakeups_received_total", "counter",
 	    "Wake-ups received: a peer had RDMA operations in flight to us.",
 	    ld(&st->wakeups_received));
+	metric(b, "kvferry_regions_gone_sent_total", "counter",
+	    "Messages telling a peer that a local engine's region went.",
+	    ld(&st->regions_gone_sent));
+	metric(b, "kvferry_regions_gone_received_total", "counter",
+	    "Messages from peers whose engine's region went (transfers "
+	    "into it are refused).",
+	    ld(&st->regions_gone_received));
 	render_peers(b, d);
 }
 

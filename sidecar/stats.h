@@ -36,6 +36,10 @@ struct sc_stats {
 	 * received from peers (sidecar/xfer_wake.c). */
 	_Atomic uint64_t wakeups_sent;
 	_Atomic uint64_t wakeups_received;
+	/* Region-gone messages sent to peers, and received from them
+	 * (sidecar/xfer_gone.c). */
+	_Atomic uint64_t regions_gone_sent;
+	_Atomic uint64_t regions_gone_received;
 	_Atomic uint64_t errors[KVF_ERR_COUNT]; /* by KVF_E* code */
 };
 

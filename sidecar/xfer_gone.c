@@ -105,8 +105,12 @@ int sc_gone_flush(struct sc_xfers *x, uint64_t now)
 				sc_warn("region %u gone: telling a peer "
 				        "failed: %s", g->r->id,
 				        kvf_strerror(rc));
-			else
+			else {
 				posted++;
+				atomic_fetch_add_explicit(
+					&x->d->stats.regions_gone_sent, 1,
+					memory_order_relaxed);
+			}
 			g->next_addr++;
 		}
 	}
@@ -135,6 +139,8 @@ void sc_gone_received(struct sc_xfers *x, const void *data, size_t len)
 		        "dropped", len);
 		return;
 	}
+	atomic_fetch_add_explicit(&x->d->stats.regions_gone_received, 1,
+	                          memory_order_relaxed);
 	pthread_mutex_lock(&reg->lock);
 	while ((p = sc_idmap_next(&reg->peers, &pos, NULL))) {
 		if (p->remote_session != m->session ||

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "client/kvferry.h"
+#include "tests/tap/ctl.h"
 #include "tests/tap/engine.h"
 #include "tests/tap/events.h"
 #include "tests/tap/pattern.h"
@@ -216,6 +217,11 @@ static void run(const char *prov)
 	ok(rc == KVF_ENOENT && strstr(ev.message, "freed"),
 	   "a 64 KiB WRITE into it: refused by A (%d: %s)", rc,
 	   rc == -1000 ? "no completion" : ev.message);
+	ok(tp_ctl_stats_field(&b, "regions_gone_sent") >= 1 &&
+	   tp_ctl_stats_field(&a, "regions_gone_received") >= 1,
+	   "kvferryctl stats counts the message on both sides (B sent %lld, "
+	   "A received %lld)", tp_ctl_stats_field(&b, "regions_gone_sent"),
+	   tp_ctl_stats_field(&a, "regions_gone_received"));
 	tp_pattern_fill(pbuf, LARGE, 9);
 	is_int(push(pre, peer, pr, 0, dr, 0, LARGE, &ev), 0,
 	       "B's other region still takes 64 KiB WRITEs");
@@ -268,7 +274,7 @@ static void run(const char *prov)
 
 int main(void)
 {
-	plan(2 * 19);
+	plan(2 * 20);
 	run("tcp");
 	run("shm");
 	return tap_exit_status();
