@@ -10,7 +10,6 @@
  * must never get wrong. tcp;ofi_rxm and shm.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,28 +76,28 @@ static void *churn_main(void *arg)
 
 static void run(const char *prov)
 {
-	struct tp_daemon a, b;
 	const char *const args[] = {"--provider", prov, NULL};
+	struct tp_pair P;
 	kvf_client *pre, *dec, *churner;
 	uint8_t *pbuf, *dbuf, *q;
 	kvf_region pr, dr, r, r2;
 	kvf_peer peer, peer2;
 	struct kvf_event ev;
 	unsigned bad = 0, bad_bytes = 0;
-	char na[32], nb[32];
+	char prefix[32];
 	int rc;
 
 	diag("provider %s", prov);
-	snprintf(na, sizeof na, "churn-a-%s", prov);
-	snprintf(nb, sizeof nb, "churn-b-%s", prov);
-	if (tp_daemon_start(&a, na, args, NULL) != 0 ||
-	    tp_daemon_start(&b, nb, args, NULL) != 0)
-		bail("sidecars did not start");
-	tp_engine_open("prefill", &a, NULL, REG, &pre, &pbuf, &pr);
-	tp_engine_open("decode", &b, NULL, REG, &dec, &dbuf, &dr);
-	tp_engine_open("churner", &a, NULL, 0, &churner, NULL, NULL);
-	if (kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer) != 0)
-		bail("resolve: %s", kvf_last_error());
+	snprintf(prefix, sizeof prefix, "churn-%s", prov);
+	tp_pair_open(&P, prefix, args, args, REG);
+	pre = P.pre;
+	dec = P.dec;
+	pbuf = P.pbuf;
+	dbuf = P.dbuf;
+	pr = P.pr;
+	dr = P.dr;
+	peer = P.peer;
+	tp_engine_open("churner", &P.a, NULL, 0, &churner, NULL, NULL);
 
 	/* Registered, then used at once; freed, then refused at once. */
 	for (unsigned i = 0; i < ROUNDS; i++) {
@@ -149,7 +148,7 @@ static void run(const char *prov)
 	rc = push(pre, peer, pr, 0, r2, 0, SMALL, &ev);
 	ok(rc == KVF_ENOENT, "a region B added after the resolve: "
 	   "KVF_ENOENT (%d: %s)", rc, ev.message);
-	if (kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer2) != 0)
+	if (kvf_resolve_peer(pre, P.b.peer_url, "decode", 0, &peer2) != 0)
 		bail("resolve again: %s", kvf_last_error());
 	is_int((int)peer2, (int)peer, "resolving again keeps the peer's id");
 	tp_pattern_fill(pbuf, LARGE, 8);
@@ -194,7 +193,7 @@ static void run(const char *prov)
 	 * closed registration (that damaged the provider's link to B). */
 	if (kvf_alloc_host(dec, REG, NULL, (void **)&q, &r2) != 0)
 		bail("alloc on B: %s", kvf_last_error());
-	if (kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer2) != 0)
+	if (kvf_resolve_peer(pre, P.b.peer_url, "decode", 0, &peer2) != 0)
 		bail("resolve: %s", kvf_last_error());
 	tp_pattern_fill(pbuf, LARGE, 7);
 	is_int(push(pre, peer, pr, 0, r2, 0, LARGE, &ev), 0,
@@ -217,11 +216,11 @@ static void run(const char *prov)
 	ok(rc == KVF_ENOENT && strstr(ev.message, "freed"),
 	   "a 64 KiB WRITE into it: refused by A (%d: %s)", rc,
 	   rc == -1000 ? "no completion" : ev.message);
-	ok(tp_ctl_stats_field(&b, "regions_gone_sent") >= 1 &&
-	   tp_ctl_stats_field(&a, "regions_gone_received") >= 1,
+	ok(tp_ctl_stats_field(&P.b, "regions_gone_sent") >= 1 &&
+	   tp_ctl_stats_field(&P.a, "regions_gone_received") >= 1,
 	   "kvferryctl stats counts the message on both sides (B sent %lld, "
-	   "A received %lld)", tp_ctl_stats_field(&b, "regions_gone_sent"),
-	   tp_ctl_stats_field(&a, "regions_gone_received"));
+	   "A received %lld)", tp_ctl_stats_field(&P.b, "regions_gone_sent"),
+	   tp_ctl_stats_field(&P.a, "regions_gone_received"));
 	tp_pattern_fill(pbuf, LARGE, 9);
 	is_int(push(pre, peer, pr, 0, dr, 0, LARGE, &ev), 0,
 	       "B's other region still takes 64 KiB WRITEs");
@@ -230,7 +229,7 @@ static void run(const char *prov)
 	/* Freed while WRITEs into it are on their way: each ends (landing
 	 * in memory nobody reads, or refused), and the link to B stays. */
 	if (kvf_alloc_host(dec, REG, NULL, (void **)&q, &r2) != 0 ||
-	    kvf_resolve_peer(pre, b.peer_url, "decode", 0, &peer2) != 0)
+	    kvf_resolve_peer(pre, P.b.peer_url, "decode", 0, &peer2) != 0)
 		bail("alloc/resolve: %s", kvf_last_error());
 	{
 		kvf_xfer ids[8];
@@ -265,11 +264,7 @@ static void run(const char *prov)
 	   "their bytes arrived");
 
 	kvf_close(churner);
-	kvf_close(pre);
-	kvf_close(dec);
-	ok(tp_daemon_stop(&a, SIGTERM, 5000) == 0 &&
-	   tp_daemon_stop(&b, SIGTERM, 5000) == 0,
-	   "both sidecars stop cleanly");
+	ok(tp_pair_close(&P), "both sidecars stop cleanly");
 }
 
 int main(void)

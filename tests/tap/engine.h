@@ -24,4 +24,27 @@ void tp_engine_open(const char *name, const struct tp_daemon *d,
                     const struct kvf_connect_opts *o, size_t len,
                     kvf_client **c, uint8_t **buf, kvf_region *region);
 
+/* The usual two-node set-up: sidecars a and b, engine "prefill" on a and
+ * "decode" on b, each with a host region, decode resolved from prefill. */
+struct tp_pair {
+	struct tp_daemon a, b;
+	kvf_client *pre, *dec;
+	uint8_t *pbuf, *dbuf;
+	kvf_region pr, dr;
+	kvf_peer peer;
+};
+
+/*
+ * Start sidecars "<prefix>-a" and "<prefix>-b" with their arguments
+ * (NULL-terminated lists), open both engines with regions of len bytes
+ * and resolve the peer. Bails, saying which step failed.
+ */
+void tp_pair_open(struct tp_pair *p, const char *prefix,
+                  const char *const *args_a, const char *const *args_b,
+                  size_t len);
+
+/* Close both engines and stop both sidecars (SIGTERM, 5 s each): 1 when
+ * both stopped cleanly, else 0. */
+int tp_pair_close(struct tp_pair *p);
+
 #endif
