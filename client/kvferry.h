@@ -156,8 +156,9 @@ KVF_API int kvf_register_cuda(kvf_client *c, void *dptr, size_t len,
  * Deregister a region (and unmap it if kvf_alloc_host made it). Transfers
  * submitted after this returns are refused with KVF_ENOENT. Peer sidecars
  * this sidecar exchanged handshakes with are told at once and refuse
- * transfers into it from then on; the sidecar keeps it registered 2 s for
- * writes already on their way, which land in memory no engine reads.
+ * transfers into it from then on; the sidecar keeps a host region
+ * registered 2 s for writes already on their way, which land in memory no
+ * engine reads (GPU memory is let go at once: it may be registered again).
  * Free a region only when no peer should still write into it.
  */
 KVF_API int kvf_free_region(kvf_client *c, kvf_region region);

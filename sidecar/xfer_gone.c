@@ -12,9 +12,10 @@
  *  - the target: when a region leaves the progress thread's view
  *    (sidecar/xfer_view.c), every sidecar run it exchanged a handshake
  *    with is sent a "gone" message naming the engine session and the
- *    region, and the region stays registered and mapped GONE_GRACE_NS
+ *    region, and a host region stays registered and mapped GONE_GRACE_NS
  *    more, so that writes posted before the message arrived land in
- *    memory no engine reads instead of in a closed registration;
+ *    memory no engine reads instead of in a closed registration (GPU
+ *    memory is let go at once: the engine may register it again);
  *  - the initiator: the region is marked gone in that peer's table;
  *    transfers into it are refused at once with KVF_ENOENT, and a
  *    resolve brings the peer's current table.
@@ -36,7 +37,9 @@
 
 struct sc_gone {
 	struct sc_gone *next;
-	struct sc_region *r; /* our reference, until until_ns */
+	struct sc_region *r; /* our reference until until_ns (host only) */
+	uint64_t session;
+	uint32_t region;
 	uint64_t until_ns;
 	/* The sidecars to tell, copied when it went; next to post. */
 	uint64_t *addrs;
@@ -59,8 +62,17 @@ void sc_gone_region(struct sc_xfers *x, struct sc_region *r)
 		sc_region_rele(r);
 		return;
 	}
-	g->r = r;
+	g->session = r->session_id;
+	g->region = r->id;
 	g->until_ns = sc_now_ns() + GONE_GRACE_NS;
+	/* Host regions are the engine's own shared memory: late writes land
+	 * in pages nothing else uses. GPU memory may be registered again at
+	 * once, so late writes would land in the new region: let go now
+	 * (with GPUDirect they then meet a closed registration). */
+	if (r->kind == XFER_MEM_HOST)
+		g->r = r;
+	else
+		sc_region_rele(r);
 	g->addrs = calloc(x->view.fabaddrs.len + 1, sizeof *g->addrs);
 	while (g->addrs && (p = sc_idmap_next(&x->view.fabaddrs, &pos, NULL)))
 		if ((v = (uint64_t)(uintptr_t)p) && g->naddrs <
@@ -87,8 +99,8 @@ int sc_gone_flush(struct sc_xfers *x, uint64_t now)
 	for (struct sc_gone *g = x->gone_head; g; g = g->next) {
 		struct sc_gone_msg m = {
 			.magic = SC_GONE_MAGIC, .version = SC_INLINE_VERSION,
-			.src_key = x->src_key, .session = g->r->session_id,
-			.region = g->r->id};
+			.src_key = x->src_key, .session = g->session,
+			.region = g->region};
 		struct iovec iov = {&m, sizeof m};
 
 		while (g->next_addr < g->naddrs) {
@@ -103,7 +115,7 @@ int sc_gone_flush(struct sc_xfers *x, uint64_t now)
 			g->full = 0;
 			if (rc != 0)
 				sc_warn("region %u gone: telling a peer "
-				        "failed: %s", g->r->id,
+				        "failed: %s", g->region,
 				        kvf_strerror(rc));
 			else {
 				posted++;
