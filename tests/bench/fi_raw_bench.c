@@ -34,7 +34,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rdma/fabric.h>
@@ -46,6 +45,7 @@
 
 #include "tests/bench/lib/cli.h"
 #include "tests/bench/lib/fi_raw.h"
+#include "tests/bench/lib/samples.h"
 #include "tests/tap/clock.h"
 #include "tests/tap/proc.h"
 
@@ -370,21 +370,6 @@ static double bw_run(struct side *s, const struct opts *o, size_t size,
 	return tp_now_s() - t0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* iters ping-pongs; seconds. oneway (iters entries, or NULL): each
  * write+notify's own time, as the target measured it, ns. */
 static double lat_run(struct side *s, size_t size, size_t iters,
@@ -401,7 +386,7 @@ static double lat_run(struct side *s, size_t size, size_t iters,
 			.context = &s->ctx[0],
 		};
 		ssize_t rc;
-		uint64_t w0 = mono_ns();
+		uint64_t w0 = tp_now_ns();
 
 		while ((rc = fi_writemsg(s->ep, &m, s->wflags)) == -FI_EAGAIN)
 			fi_cq_read(s->cq, NULL, 0);
@@ -446,8 +431,7 @@ static void initiator(struct opts *o, int sock)
 			lat_run(&s, size, warm, NULL);
 			t = lat_run(&s, size, iters, ow);
 			us = t / (double)iters / 2 * 1e6;
-			qsort(ow, iters, sizeof *ow, cmp_u64);
-			med = (double)ow[iters / 2] / 1e3;
+			med = (double)bench_pct(ow, iters, 0.5) / 1e3;
 			free(ow);
 		} else {
 			bw_run(&s, o, size, warm);
@@ -455,22 +439,18 @@ static void initiator(struct opts *o, int sock)
 			us = t / (double)iters * 1e6;
 		}
 		double gbps = (double)size * (double)iters / t / 1e9;
-		if (o->csv && o->lat)
-			printf("%s,lat,%s,%zu,%zu,%.3f,%.2f,%.2f\n",
+		if (o->csv)
+			printf("%s,%s,%s,%zu,%zu,%.3f,%.2f",
 			       s.fi->fabric_attr->prov_name,
-			       o->read ? "read" : "write", size, iters, gbps,
-			       us, med);
-		else if (o->csv)
-			printf("%s,bw,%s,%zu,%zu,%.3f,%.2f\n",
-			       s.fi->fabric_attr->prov_name,
+			       o->lat ? "lat" : "bw",
 			       o->read ? "read" : "write", size, iters, gbps,
 			       us);
-		else if (o->lat)
-			printf("%-10zu %8zu %10.3f %12.2f %12.2f\n", size,
-			       iters, gbps, us, med);
 		else
-			printf("%-10zu %8zu %10.3f %12.2f\n", size, iters,
-			       gbps, us);
+			printf("%-10zu %8zu %10.3f %12.2f", size, iters, gbps,
+			       us);
+		if (o->lat)
+			printf(o->csv ? ",%.2f" : " %12.2f", med);
+		printf("\n");
 		fflush(stdout);
 	}
 	/* UINT64_MAX: the target may stop. */
@@ -492,7 +472,7 @@ static void target(struct opts *o, int sock)
 		uint64_t v, at;
 
 		wait_ctx(&s, &s.rctx, !o->lat);
-		at = mono_ns();
+		at = tp_now_ns();
 		memcpy(&v, s.msg + 0, sizeof(v));
 		post_recv(&s);
 		if (v == UINT64_MAX)

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/bench/lib/cli.h"
@@ -202,14 +201,6 @@ long kv_shape_check_piece(const struct kv_shape *s, const uint8_t *p,
 uint32_t kv_decode_block(uint32_t num_blocks, uint32_t i)
 {
 	return num_blocks - 1 - i;
-}
-
-uint64_t kv_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void kv_sidecar_args(const char **args, const char *prov, char *addr,

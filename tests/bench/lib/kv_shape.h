@@ -2,8 +2,8 @@
  * tests/bench/lib/kv_shape.h - what the demo and kvferry-bench share: KV
  * layouts (the fixed Llama-3-8B one of the demo, and the model presets of
  * kvferry-bench -m kv split over tensor-parallel ranks), the deterministic
- * fill pattern, the block mapping the decode engine hands out, where the
- * binaries are, and a clock.
+ * fill pattern, the block mapping the decode engine hands out, and where
+ * the binaries are.
  *
  * Fixed layout (KV_* macros), per engine region: for each of 32 layers an
  * array [num_blocks][K,V][8 heads][16 tokens][128 dims] of bf16, so one
@@ -133,9 +133,6 @@ long kv_shape_check_piece(const struct kv_shape *s, const uint8_t *p,
  * and block, the worst case for the data path.
  */
 uint32_t kv_decode_block(uint32_t num_blocks, uint32_t i);
-
-/* Nanoseconds on CLOCK_MONOTONIC (seconds: tp_now_s in tests/tap). */
-uint64_t kv_now_ns(void);
 
 /*
  * kvferryd's arguments for a sidecar of ours: provider, quiet log and, for
