@@ -55,7 +55,6 @@ void sc_gone_region(struct sc_xfers *x, struct sc_region *r)
 {
 	struct sc_gone *g = calloc(1, sizeof *g);
 	size_t pos = 0;
-	uint64_t v;
 	void *p;
 
 	if (!g) {
@@ -73,11 +72,10 @@ void sc_gone_region(struct sc_xfers *x, struct sc_region *r)
 		g->r = r;
 	else
 		sc_region_rele(r);
+	/* The map's values are fi_addr + 1; it holds len of them. */
 	g->addrs = calloc(x->view.fabaddrs.len + 1, sizeof *g->addrs);
 	while (g->addrs && (p = sc_idmap_next(&x->view.fabaddrs, &pos, NULL)))
-		if ((v = (uint64_t)(uintptr_t)p) && g->naddrs <
-		                                       x->view.fabaddrs.len)
-			g->addrs[g->naddrs++] = v - 1;
+		g->addrs[g->naddrs++] = (uint64_t)(uintptr_t)p - 1;
 	if (x->gone_tail)
 		x->gone_tail->next = g;
 	else
